@@ -1,0 +1,237 @@
+"""Data: Speech Commands v0.01 (download, official splits) and any ``<word>/*.wav|flac|...`` folder.
+
+A dataset item is a :class:`Clip` (path, label, speaker). :func:`load_waveforms` decodes a list of
+clips into one int16 tensor ``[n, 16000]`` (1 s at 16 kHz, padded/cut like the book's ``pad_to``)
+so that training can index batches straight from memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from torchaudio.datasets import SPEECHCOMMANDS
+from torchaudio.datasets.speechcommands import _CHECKSUMS, HASH_DIVIDER
+from tqdm.auto import tqdm
+
+from speech.audio import AUDIO_SUFFIXES, CLIP_SAMPLES, SAMPLE_RATE, fix_length
+
+# The 30 words of Speech Commands v0.01, in alphabetical order as in the book.
+CLASSES: tuple[str, ...] = (
+    "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy",
+    "house", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
+    "sheila", "six", "stop", "three", "tree", "two", "up", "wow", "yes", "zero",
+)
+SPEECH_COMMANDS_VERSION = "speech_commands_v0.01"
+SPEECH_COMMANDS_URL = f"http://download.tensorflow.org/data/{SPEECH_COMMANDS_VERSION}.tar.gz"
+BACKGROUND_FOLDER = "_background_noise_"
+CREDIT = "Speech Commands dataset by Google, CC BY 4.0 (Warden 2018, arXiv:1804.03209)"
+
+ProgressCallback = Callable[[int, Optional[int]], None]  # (done, total or None)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One labelled recording: its file, its word, and who spoke it."""
+
+    path: Path
+    label: str
+    speaker: str
+
+
+def speaker_of(path: Path) -> str:
+    """Speaker id: the file name before ``_nohash_`` (the whole stem when there is none)."""
+    return path.name.split(HASH_DIVIDER)[0] if HASH_DIVIDER in path.name else path.stem
+
+
+def split_of(speaker: str, validation_percent: float = 10.0, testing_percent: float = 10.0) -> str:
+    """'training', 'validation' or 'testing' by a stable hash of the speaker, like the dataset's
+    own ``which_set``: every clip of one speaker lands in the same part."""
+    percent = int(hashlib.sha1(speaker.encode()).hexdigest(), 16) % 10_000 / 100
+    if percent < validation_percent:
+        return "validation"
+    if percent < validation_percent + testing_percent:
+        return "testing"
+    return "training"
+
+
+def folder_clips(root: str | Path, classes: Optional[Sequence[str]] = CLASSES) -> list[Clip]:
+    """All clips of a ``<word>/<file>`` tree, sorted by path.
+
+    Only folders named in ``classes`` are used (all word folders when ``classes`` is None);
+    ``_background_noise_`` and hidden folders never count. Raises FileNotFoundError for a missing root.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No such folder: {root}")
+    clips = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name.startswith((".", "_")) or (classes is not None and folder.name not in classes):
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                clips.append(Clip(path, folder.name, speaker_of(path)))
+    return clips
+
+
+def split_clips(clips: Iterable[Clip], subset: str, validation_percent: float = 10.0,
+                testing_percent: float = 10.0) -> list[Clip]:
+    """The clips of one speaker-disjoint subset ('training', 'validation' or 'testing')."""
+    return [c for c in clips if split_of(c.speaker, validation_percent, testing_percent) == subset]
+
+
+def class_counts(clips: Iterable[Clip], classes: Sequence[str] = CLASSES) -> dict[str, int]:
+    counts = {c: 0 for c in classes}
+    for clip in clips:
+        counts[clip.label] = counts.get(clip.label, 0) + 1
+    return counts
+
+
+# --- Speech Commands v0.01 through torchaudio -------------------------------------------------
+
+def speech_commands_folder(root: str | Path) -> Path:
+    """Where torchaudio's SPEECHCOMMANDS keeps the extracted v0.01 clips under ``root``."""
+    return Path(root) / "SpeechCommands" / SPEECH_COMMANDS_VERSION
+
+
+def is_downloaded(root: str | Path) -> bool:
+    return (speech_commands_folder(root) / "testing_list.txt").is_file()
+
+
+def download_speech_commands(root: str | Path, url: str = SPEECH_COMMANDS_URL,
+                             progress: Optional[ProgressCallback] = None) -> Path:
+    """Download and extract Speech Commands v0.01 under ``root``; return the clips folder.
+
+    The archive is fetched into a staging folder (progress reported to ``progress`` and a tqdm bar),
+    checked against torchaudio's checksum, extracted by torchaudio's SPEECHCOMMANDS, and only then
+    moved into place, so a failure leaves nothing half-extracted. Raises RuntimeError with a clear
+    message when the server cannot be reached.
+    """
+    root = Path(root)
+    target = speech_commands_folder(root)
+    if is_downloaded(root):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        archive = staging / os.path.basename(url)
+        _fetch(url, archive, progress)
+        expected = _CHECKSUMS.get(url)
+        if expected is not None and _sha256(archive) != expected:
+            raise RuntimeError(f"The download from {url} is damaged (checksum mismatch); try again.")
+        SPEECHCOMMANDS(staging, url=url, download=True)  # archive present: torchaudio only extracts
+        extracted = speech_commands_folder(staging)
+        if not (extracted / "testing_list.txt").is_file():
+            raise RuntimeError(f"{url} did not contain a Speech Commands tree (no testing_list.txt).")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        extracted.rename(target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch(url: str, destination: Path, progress: Optional[ProgressCallback]) -> None:
+    try:
+        response = urllib.request.urlopen(url, timeout=30)
+    except (urllib.error.URLError, OSError) as error:
+        raise RuntimeError(
+            f"Cannot download Speech Commands from {url}: {getattr(error, 'reason', error)}. "
+            "Check the internet connection, or extract the archive yourself and point the app to it."
+        ) from None
+    total = int(response.headers.get("Content-Length") or 0) or None
+    done = 0
+    with response, open(destination, "wb") as out, tqdm(total=total, unit="B", unit_scale=True,
+                                                         desc="Speech Commands") as bar:
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            done += len(chunk)
+            bar.update(len(chunk))
+            if progress is not None:
+                progress(done, total)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def speech_commands_clips(root: str | Path, subset: Optional[str] = None,
+                          classes: Sequence[str] = CLASSES) -> list[Clip]:
+    """Clips of the extracted v0.01 dataset under ``root`` for an official subset
+    ('training', 'validation', 'testing' from validation_list.txt / testing_list.txt, or None).
+
+    Uses torchaudio's SPEECHCOMMANDS for the file list and its metadata (no torchaudio.load).
+    """
+    dataset = SPEECHCOMMANDS(root, url=SPEECH_COMMANDS_VERSION, download=False, subset=subset)
+    archive = Path(root) / "SpeechCommands"
+    clips = []
+    for n in range(len(dataset)):
+        relpath, _, label, speaker, _ = dataset.get_metadata(n)
+        if label in classes:
+            clips.append(Clip(archive / relpath, label, speaker))
+    return clips
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+def read_clip(path: str | Path, length: int = CLIP_SAMPLES) -> torch.Tensor:
+    """Decode one dataset clip to float32 ``[length]`` at 16 kHz (mono, padded/cut at the end)."""
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    waveform = torch.from_numpy(data.mean(axis=1))
+    if rate != SAMPLE_RATE:
+        waveform = AF.resample(waveform, rate, SAMPLE_RATE)
+    return fix_length(waveform, length)
+
+
+def load_waveforms(clips: Sequence[Clip], length: int = CLIP_SAMPLES, desc: str = "decoding",
+                   progress: Optional[ProgressCallback] = None) -> torch.Tensor:
+    """Decode ``clips`` into int16 ``[n, length]`` (scale 1/32768 for float amplitudes).
+
+    int16 halves the memory of float32 so the whole training set stays in RAM.
+    """
+    out = torch.empty(len(clips), length, dtype=torch.int16)
+    for i, clip in enumerate(tqdm(clips, desc=desc, unit="clip", leave=False)):
+        out[i] = (read_clip(clip.path, length).clamp(-1, 1) * 32767).round().to(torch.int16)
+        if progress is not None:
+            progress(i + 1, len(clips))
+    return out
+
+
+def load_background_noise(folder: str | Path) -> torch.Tensor:
+    """All recordings in a ``_background_noise_`` folder, concatenated: float32 ``[time]`` at 16 kHz.
+
+    Returns an empty tensor when the folder does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return torch.zeros(0)
+    parts = [read_clip(p, length=_length_at_16k(p))
+             for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES]
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def _length_at_16k(path: Path) -> int:
+    info = sf.info(str(path))
+    return info.frames * SAMPLE_RATE // info.samplerate
+
+
+def labels_tensor(clips: Sequence[Clip], classes: Sequence[str] = CLASSES) -> torch.Tensor:
+    """Class indices int64 ``[n]`` of ``clips`` in ``classes`` order."""
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index[c.label] for c in clips], dtype=torch.int64)
+

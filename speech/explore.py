@@ -1,0 +1,100 @@
+"""Computations behind the explorer pages: DFT, spectrogram at any window, mel filter bank, MFCC.
+
+Inputs are float32 waveforms ``[time]`` at ``sample_rate`` Hz; outputs say their shapes and units.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchaudio.functional as AF
+import torchaudio.transforms as T
+
+from speech.features import FeatureConfig, mel_transform, spectrogram_transform
+
+
+@dataclass
+class Spectrum:
+    """One-sided DFT of a whole clip: ``frequencies`` Hz ``[n//2+1]``, ``magnitude`` and ``phase`` (rad) alike."""
+
+    frequencies: torch.Tensor
+    magnitude: torch.Tensor
+    phase: torch.Tensor
+
+
+def dft(waveform: torch.Tensor, sample_rate: int) -> Spectrum:
+    coefficients = torch.fft.rfft(waveform.double())
+    frequencies = torch.fft.rfftfreq(waveform.numel(), d=1 / sample_rate)
+    return Spectrum(frequencies, coefficients.abs().float(), coefficients.angle().float())
+
+
+def inverse_dft_error(waveform: torch.Tensor) -> float:
+    """Max absolute difference between ``waveform`` and the inverse DFT of its DFT."""
+    restored = torch.fft.irfft(torch.fft.rfft(waveform.double()), n=waveform.numel())
+    return float((restored - waveform.double()).abs().max())
+
+
+def sum_of_sines(frequencies: list[float], amplitudes: list[float], sample_rate: int,
+                 seconds: float = 1.0) -> torch.Tensor:
+    """float32 ``[sample_rate * seconds]``: the sum of the given sines, scaled to a 0.9 peak."""
+    t = torch.arange(int(sample_rate * seconds), dtype=torch.float64) / sample_rate
+    signal = sum(a * torch.sin(2 * math.pi * f * t) for f, a in zip(frequencies, amplitudes))
+    peak = signal.abs().max().clamp_min(1e-12)
+    return (0.9 * signal / peak).float()
+
+
+def spectrogram(waveform: torch.Tensor, config: FeatureConfig, power: float = 2.0) -> torch.Tensor:
+    """float32 ``[n_fft//2+1, frames]``: |STFT|^power (power 1 = magnitude)."""
+    return spectrogram_transform(config, power=power)(waveform)
+
+
+def resolution(config: FeatureConfig) -> tuple[float, float, float]:
+    """(window length ms, hop ms, bin spacing Hz): the time/frequency trade-off in numbers."""
+    return (1000 * config.win_length / config.sample_rate, 1000 * config.hop_length / config.sample_rate,
+            config.sample_rate / config.n_fft)
+
+
+def bin_frequencies(config: FeatureConfig) -> torch.Tensor:
+    """Hz of each STFT row ``[n_fft//2+1]``."""
+    return torch.linspace(0, config.sample_rate / 2, config.n_fft // 2 + 1)
+
+
+def frame_times(n_frames: int, config: FeatureConfig) -> torch.Tensor:
+    """Centre time in s of each STFT frame ``[n_frames]`` (torchaudio centres frames)."""
+    return torch.arange(n_frames) * config.hop_length / config.sample_rate
+
+
+def filter_bank(config: FeatureConfig) -> torch.Tensor:
+    """Mel filter bank ``[n_fft//2+1, n_mels]`` (HTK mel scale, torchaudio's default)."""
+    return AF.melscale_fbanks(config.n_fft // 2 + 1, config.f_min, config.f_max or config.sample_rate / 2,
+                              config.n_mels, config.sample_rate)
+
+
+def mel_centres(config: FeatureConfig) -> torch.Tensor:
+    """Centre frequency in Hz of each mel filter ``[n_mels]``."""
+    fmax = config.f_max or config.sample_rate / 2
+    mels = torch.linspace(2595 * math.log10(1 + config.f_min / 700), 2595 * math.log10(1 + fmax / 700),
+                          config.n_mels + 2)[1:-1]
+    return 700 * (10 ** (mels / 2595) - 1)
+
+
+def mel_spectrogram(waveform: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """float32 ``[n_mels, frames]`` mel power spectrogram via torchaudio's MelSpectrogram."""
+    return mel_transform(config)(waveform)
+
+
+def filter_bank_check(waveform: torch.Tensor, config: FeatureConfig) -> float:
+    """Max abs difference between (filter bank)^T x power spectrogram and torchaudio's MelSpectrogram."""
+    by_hand = filter_bank(config).T @ spectrogram(waveform, config)
+    return float((by_hand - mel_spectrogram(waveform, config)).abs().max())
+
+
+def mfcc(waveform: torch.Tensor, config: FeatureConfig, n_mfcc: int = 13) -> torch.Tensor:
+    """float32 ``[n_mfcc, frames]``: DCT of the log mel spectrogram (torchaudio's MFCC)."""
+    transform = T.MFCC(sample_rate=config.sample_rate, n_mfcc=n_mfcc, log_mels=True,
+                       melkwargs={"n_fft": config.n_fft, "win_length": config.win_length,
+                                  "hop_length": config.hop_length, "n_mels": config.n_mels,
+                                  "f_min": config.f_min, "f_max": config.f_max,
+                                  "normalized": config.normalized})
+    return transform(waveform)

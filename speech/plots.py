@@ -1,0 +1,194 @@
+"""Plotly figure builders for every page. Each takes plain tensors/lists and returns a ``go.Figure``."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from speech.explore import bin_frequencies, frame_times, mel_centres
+from speech.features import FeatureConfig
+
+SCALES = ("power", "magnitude", "sqrt", "dB")
+DB_FLOOR = 1e-10
+CORRECT_COLOUR, ERROR_COLOUR = "#2a9d8f", "#e76f51"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white")
+    return fig
+
+
+def waveform_figure(waveform: torch.Tensor, sample_rate: int, title: str = "Waveform",
+                    highlight: Optional[tuple[float, float]] = None) -> go.Figure:
+    """Amplitude over time (s); ``highlight`` shades a (start s, end s) span, e.g. the model's window."""
+    t = np.arange(waveform.numel()) / sample_rate
+    fig = go.Figure(go.Scattergl(x=t, y=waveform.numpy(), mode="lines", line=dict(width=1), name="amplitude"))
+    if highlight is not None:
+        fig.add_vrect(x0=highlight[0], x1=highlight[1], fillcolor="orange", opacity=0.2, line_width=0,
+                      annotation_text="window the model heard", annotation_position="top left")
+    fig.update_xaxes(title="time (s)")
+    fig.update_yaxes(title="amplitude")
+    return _layout(fig, title)
+
+
+def dft_figure(frequencies: torch.Tensor, magnitude: torch.Tensor, phase: Optional[torch.Tensor] = None,
+               title: str = "DFT") -> go.Figure:
+    """|DFT| against frequency (Hz, up to Nyquist); with ``phase`` a second panel shows it (rad)."""
+    rows = 2 if phase is not None else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_trace(go.Scattergl(x=frequencies.numpy(), y=magnitude.numpy(), mode="lines", name="magnitude"), 1, 1)
+    fig.update_yaxes(title="magnitude", row=1, col=1)
+    if phase is not None:
+        fig.add_trace(go.Scattergl(x=frequencies.numpy(), y=phase.numpy(), mode="markers",
+                                   marker=dict(size=2), name="phase"), 2, 1)
+        fig.update_yaxes(title="phase (rad)", row=2, col=1)
+    fig.update_xaxes(title="frequency (Hz)", row=rows, col=1)
+    return _layout(fig, title, 300 * rows + 60)
+
+
+def scale_values(power: torch.Tensor, scale: str) -> np.ndarray:
+    """Map a power spectrogram to the colour scale: power, magnitude (sqrt of power), sqrt (of magnitude), dB."""
+    if scale == "power":
+        return power.numpy()
+    if scale == "magnitude":
+        return power.sqrt().numpy()
+    if scale == "sqrt":
+        return power.pow(0.25).numpy()
+    if scale == "dB":
+        return (10 * torch.log10(power.clamp_min(DB_FLOOR))).numpy()
+    raise ValueError(f"scale must be one of {SCALES}")
+
+
+def heatmap_figure(values: np.ndarray, x: np.ndarray, y: np.ndarray, title: str, x_title: str, y_title: str,
+                   colour_title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
+    """A time x frequency (or any) heatmap; ``values`` is ``[len(y), len(x)]``."""
+    fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", colorbar=dict(title=colour_title)))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
+    return _layout(fig, title, height)
+
+
+def spectrogram_figure(power: torch.Tensor, times: torch.Tensor, frequencies: torch.Tensor, scale: str = "dB",
+                       log_frequency: bool = False, title: str = "Spectrogram", height: int = 380) -> go.Figure:
+    """Heatmap of a power spectrogram ``[bins, frames]`` over time (s) and frequency (Hz)."""
+    y = frequencies.numpy()
+    values = scale_values(power, scale)
+    if log_frequency:  # a log axis cannot show 0 Hz
+        y, values = y[1:], values[1:]
+    return heatmap_figure(values, times.numpy(), y, title, "time (s)", "frequency (Hz)", scale, log_frequency,
+                          height)
+
+
+def filter_bank_figure(bank: torch.Tensor, frequencies: torch.Tensor, title: str = "Mel filter bank") -> go.Figure:
+    """One line per mel filter ``bank [n_freqs, n_mels]`` over frequency (Hz)."""
+    fig = go.Figure([go.Scatter(x=frequencies.numpy(), y=bank[:, m].numpy(), mode="lines", line=dict(width=1),
+                                name=f"filter {m}", showlegend=False) for m in range(bank.shape[1])])
+    fig.update_xaxes(title="frequency (Hz)")
+    fig.update_yaxes(title="weight")
+    return _layout(fig, title)
+
+
+def fourier_vs_mel_figure(fourier: torch.Tensor, frequencies: torch.Tensor, mel: torch.Tensor,
+                          centres: torch.Tensor, title: str = "Fourier vs mel coefficients") -> go.Figure:
+    """The book's figure 22.8: one frame's power per Fourier bin and per mel band (at its centre, Hz), in dB."""
+    to_db = lambda x: (10 * torch.log10(x.clamp_min(DB_FLOOR))).numpy()  # noqa: E731
+    fig = go.Figure([
+        go.Scatter(x=frequencies.numpy(), y=to_db(fourier), mode="lines", name=f"Fourier ({fourier.numel()} bins)"),
+        go.Scatter(x=centres.numpy(), y=to_db(mel), mode="lines+markers", name=f"mel ({mel.numel()} bands)"),
+    ])
+    fig.update_xaxes(title="frequency (Hz)")
+    fig.update_yaxes(title="power (dB)")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    return _layout(fig, title)
+
+
+def training_curves_figure(rows: Sequence[dict], title: str = "Training curves") -> go.Figure:
+    """Loss and accuracy per epoch from log rows ``{"epoch", "set", "loss", "acc"}``, one line per set."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    colours = {"train": "#1f77b4", "valid": "#ff7f0e"}
+    for subset in sorted({r["set"] for r in rows}):
+        part = [r for r in rows if r["set"] == subset]
+        epochs = [int(r["epoch"]) for r in part]
+        colour = colours.get(subset)
+        fig.add_trace(go.Scatter(x=epochs, y=[float(r["loss"]) for r in part], name=subset, mode="lines+markers",
+                                 line=dict(color=colour), legendgroup=subset), 1, 1)
+        fig.add_trace(go.Scatter(x=epochs, y=[float(r["acc"]) for r in part], name=subset, mode="lines+markers",
+                                 line=dict(color=colour), legendgroup=subset, showlegend=False), 1, 2)
+    fig.update_xaxes(title="epoch")
+    return _layout(fig, title, 340)
+
+
+def lr_finder_figure(rows: Sequence[dict], chosen_lr: Optional[float] = None,
+                     title: str = "Learning-rate finder") -> go.Figure:
+    """Smoothed loss against learning rate (log axis); ``chosen_lr`` is marked by a vertical line."""
+    fig = go.Figure(go.Scatter(x=[float(r["lr"]) for r in rows], y=[float(r["loss"]) for r in rows], mode="lines",
+                               name="loss"))
+    if chosen_lr is not None:
+        fig.add_vline(x=chosen_lr, line_dash="dash", line_color="red", annotation_text=f"max lr {chosen_lr:g}")
+    fig.update_xaxes(title="learning rate", type="log")
+    fig.update_yaxes(title="loss (smoothed)")
+    return _layout(fig, title, 320)
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], normalise: bool = False,
+                     title: str = "Confusion matrix") -> go.Figure:
+    """Targets (rows, y) x predictions (columns, x); row-normalised shares when ``normalise``."""
+    counts = np.asarray(confusion, dtype=float)
+    values = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalise else counts
+    fig = go.Figure(go.Heatmap(
+        z=values, x=list(classes), y=list(classes), colorscale="Blues", customdata=counts,
+        hovertemplate="target %{y} → prediction %{x}<br>count %{customdata:.0f}<br>share %{z:.2f}<extra></extra>"
+        if normalise else "target %{y} → prediction %{x}<br>count %{z:.0f}<extra></extra>"))
+    fig.update_xaxes(title="prediction", tickangle=-60)
+    fig.update_yaxes(title="target", autorange="reversed")
+    return _layout(fig, title, 560)
+
+
+def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], min_share: float = 0.001,
+                    title: str = "Predictions flowing into targets") -> go.Figure:
+    """Parcats flows from prediction (left) to target (right); correct flows green, errors orange.
+    Pairs with fewer than ``min_share`` of all clips are hidden."""
+    counts = np.asarray(confusion, dtype=int)
+    total = max(int(counts.sum()), 1)
+    predictions, targets, weights, colours = [], [], [], []
+    for t, p in zip(*np.nonzero(counts)):
+        if counts[t, p] / total >= min_share:
+            predictions.append(classes[p])
+            targets.append(classes[t])
+            weights.append(int(counts[t, p]))
+            colours.append(0 if t == p else 1)
+    fig = go.Figure(go.Parcats(
+        dimensions=[dict(label="prediction", values=predictions), dict(label="target", values=targets)],
+        counts=weights, line=dict(color=colours, colorscale=[[0, CORRECT_COLOUR], [1, ERROR_COLOUR]], cmin=0, cmax=1,
+                                  shape="hspline"),
+        hoveron="color", arrangement="freeform", sortpaths="forward"))
+    shown = sum(weights)
+    return _layout(fig, f"{title} — {shown} of {total} clips shown (pairs under {min_share:.2%} hidden)", 700)
+
+
+def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top probabilities") -> go.Figure:
+    """Horizontal bars of (word, probability), most likely on top."""
+    words = [w for w, _ in top][::-1]
+    values = [p for _, p in top][::-1]
+    fig = go.Figure(go.Bar(x=values, y=words, orientation="h", text=[f"{v:.1%}" for v in values],
+                           textposition="auto"))
+    fig.update_xaxes(title="probability", range=[0, 1])
+    return _layout(fig, title, 260)
+
+
+def model_input_figure(image: torch.Tensor, config: FeatureConfig, title: str) -> go.Figure:
+    """The model's input image ``[n_bins, frames]`` over time (s) and frequency (Hz; mel band centres for mel)."""
+    frequencies = mel_centres(config) if config.variant == "mel" else bin_frequencies(config)
+    label = "|X|^0.3" if config.variant == "complex" else "log power"
+    return heatmap_figure(image.numpy(), frame_times(image.shape[1], config).numpy(), frequencies.numpy(), title,
+                          "time (s)", "frequency (Hz)", label, height=300)
+
+
+def class_counts_figure(counts: dict[str, int], title: str = "Clips per word") -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values())))
+    fig.update_xaxes(title="word", tickangle=-60)
+    fig.update_yaxes(title="clips")
+    return _layout(fig, title, 320)

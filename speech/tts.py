@@ -1,0 +1,125 @@
+"""Synthetic voices from offline Debian text-to-speech engines, placed in 1 s clips like the dataset.
+
+    python -m speech.tts --set examples --out examples          # the bundled examples (free voices)
+    python -m speech.tts --set training --out data/tts --per-word 60
+
+Each voice speaks each word with a random rate (0.8-1.3x) and pitch (+-20 %); the word is trimmed,
+given a random peak level and placed at a random offset in a 1 s, 16 kHz mono clip, written as
+``<out>/<word>/<voice>_nohash_<n>.flac`` so the voice counts as the speaker. The app never needs TTS
+at run time; this only makes data. Needs the Debian packages listed in README.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import tempfile
+from pathlib import Path
+
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from tqdm import tqdm
+
+from speech.audio import CLIP_SAMPLES, SAMPLE_RATE
+from speech.data import CLASSES
+
+
+def _rhvoice(voice):
+    def speak(word, rate, pitch, out):
+        subprocess.run(["RHVoice-test", "-p", voice, "-r", str(int(100 * rate)), "-t", str(int(100 * pitch)),
+                        "-o", out], input=word.encode(), check=True, capture_output=True)
+    return speak
+
+
+def _pico(lang):
+    def speak(word, rate, pitch, out):
+        markup = f"<speed level='{int(100 * rate)}'><pitch level='{int(100 * pitch)}'>{word}</pitch></speed>"
+        subprocess.run(["pico2wave", "-l", lang, "-w", out, markup], check=True, capture_output=True)
+    return speak
+
+
+def _espeak(voice, base_speed=160):
+    def speak(word, rate, pitch, out):
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(int(base_speed * rate)), "-p", str(int(50 * pitch)),
+                        "-w", out, word], check=True, capture_output=True)
+    return speak
+
+
+def _flite(voice):
+    def speak(word, rate, pitch, out):
+        subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={1 / rate:.2f}",
+                        "--setf", f"int_f0_target_mean={int(110 * pitch)}", "-t", word, "-o", out],
+                       check=True, capture_output=True)
+    return speak
+
+
+def _festival(voice):
+    def speak(word, rate, pitch, out):
+        subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-eval",
+                        f"(Parameter.set 'Duration_Stretch {1 / rate:.2f})", "-o", out],
+                       input=word.encode(), check=True, capture_output=True)
+    return speak
+
+
+# Free voices (flite, BSD-style licence) for the examples shipped in the repo; none is used for training,
+# so the bundled examples are voices the models never heard.
+EXAMPLE_VOICES = {f"flite-{v}": _flite(v) for v in ("kal16", "awb", "rms", "slt")}
+# Training voices. MBROLA databases are non-free: they only ever reach training, never the repo.
+TRAINING_VOICES = {
+    **{f"rhvoice-{v}": _rhvoice(v) for v in ("alan", "bdl", "clb", "slt")},
+    "pico-us": _pico("en-US"), "pico-gb": _pico("en-GB"),
+    **{f"mbrola-{v}": _espeak(f"mb-{v}", base_speed=130) for v in ("us1", "us2", "us3", "en1")},
+    "festival-kal": _festival("kal_diphone"),
+    "espeak-us-m3": _espeak("en-us+m3"), "espeak-gb-f2": _espeak("en+f2"),
+}
+
+
+def place_in_clip(waveform: torch.Tensor, rng: random.Random, threshold: float = 0.02) -> torch.Tensor:
+    """Trim quiet ends of ``waveform [time]`` (16 kHz), scale to a random peak, put it at a random
+    offset in a 1 s clip: float32 ``[16000]``."""
+    loud = (waveform.abs() > threshold * waveform.abs().max()).nonzero().flatten()
+    word = waveform[loud[0]:loud[-1] + 1][:CLIP_SAMPLES] if loud.numel() else waveform[:CLIP_SAMPLES]
+    word = word / word.abs().max().clamp_min(1e-9) * rng.uniform(0.2, 0.9)
+    clip = torch.zeros(CLIP_SAMPLES)
+    offset = rng.randint(0, CLIP_SAMPLES - word.numel())
+    clip[offset:offset + word.numel()] = word
+    return clip
+
+
+def synthesize(voices: dict, out: Path, per_word: int, seed: int = 0, words=CLASSES) -> int:
+    """Write ``per_word`` clips of every word, cycling through ``voices``; returns the number written."""
+    rng = random.Random(seed)
+    names = sorted(voices)
+    written = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = str(Path(tmp) / "raw.wav")
+        for word in tqdm(words, desc="words"):
+            (out / word).mkdir(parents=True, exist_ok=True)
+            for n in range(per_word):
+                voice = names[n % len(names)]
+                rate, pitch = rng.uniform(0.8, 1.3), rng.uniform(0.8, 1.2)
+                voices[voice](word, rate, pitch, raw)
+                data, rate_hz = sf.read(raw, dtype="float32", always_2d=True)
+                waveform = AF.resample(torch.from_numpy(data.mean(axis=1)), rate_hz, SAMPLE_RATE)
+                clip = place_in_clip(waveform, rng)
+                sf.write(str(out / word / f"{voice}_nohash_{n // len(names)}.flac"), clip.numpy(),
+                         SAMPLE_RATE, subtype="PCM_16")
+                written += 1
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("examples", "training"), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--per-word", type=int, help="clips per word (default: one per voice)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    voices = EXAMPLE_VOICES if args.set == "examples" else TRAINING_VOICES
+    count = synthesize(voices, args.out, args.per_word or len(voices), args.seed)
+    print(f"wrote {count} clips to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+import torchaudio.functional as AF
+import torchaudio.transforms as T
+
+from speech.explore import (bin_frequencies, dft, filter_bank, filter_bank_check, frame_times, inverse_dft_error,
+                            mel_centres, mfcc, resolution, spectrogram, sum_of_sines)
+from speech.features import FeatureConfig, Featurizer
+
+SR = 16_000
+
+
+@pytest.mark.parametrize("variant,shape", [("baseline", (1, 257, 101)), ("mel", (1, 128, 101)),
+                                           ("complex", (2, 257, 101))])
+def test_book_shapes_batched(variant, shape):
+    features = Featurizer(FeatureConfig(variant=variant))(torch.randn(4, SR) * 0.1)
+    assert features.shape == (4, *shape) and features.dtype == torch.float32
+    assert torch.isfinite(features).all()
+    assert Featurizer(FeatureConfig(variant=variant))(torch.randn(SR) * 0.1).shape == (1, *shape)
+
+
+def test_baseline_is_log_power_of_a_numpy_stft():
+    config = FeatureConfig(normalized=False)
+    wave = torch.randn(SR, dtype=torch.float64).float() * 0.1
+    ours = spectrogram(wave, config)
+    # numpy reference: centred (reflect-padded) frames, periodic Hann of 480 zero-padded to 512, |rfft|^2
+    x = np.pad(wave.numpy().astype(np.float64), 256, mode="reflect")
+    n = np.arange(480)
+    window = np.zeros(512)
+    window[16:496] = 0.5 - 0.5 * np.cos(2 * np.pi * n / 480)
+    frames = np.stack([x[i * 160:i * 160 + 512] * window for i in range(101)], axis=1)
+    reference = np.abs(np.fft.rfft(frames, axis=0)) ** 2
+    assert ours.shape == reference.shape == (257, 101)
+    np.testing.assert_allclose(ours.numpy(), reference, rtol=1e-3, atol=1e-4 * reference.max())
+    log_features = Featurizer(FeatureConfig(normalized=False, standardize=False))(wave)[0, 0]
+    np.testing.assert_allclose(log_features.exp().numpy(), reference, rtol=1e-3, atol=1e-3 * reference.max())
+
+
+def test_complex_channels_keep_the_phase():
+    config = FeatureConfig(variant="complex", standardize=False)
+    wave = torch.randn(SR) * 0.1
+    features = Featurizer(config)(wave)[0]
+    stft = T.Spectrogram(n_fft=512, win_length=480, hop_length=160, power=None, normalized=True)(wave)
+    angle = torch.atan2(features[1], features[0])
+    assert torch.allclose(angle[1:-1], stft.angle()[1:-1], atol=1e-3)  # skip DC/Nyquist rows (phase 0 or pi)
+    assert torch.allclose(features.pow(2).sum(0).sqrt(), stft.abs() ** 0.3, rtol=1e-3, atol=1e-4)
+
+
+def test_filter_bank_equals_torchaudio_and_mel_matches():
+    config = FeatureConfig(variant="mel", n_mels=16, f_min=50.0, f_max=7000.0)
+    bank = filter_bank(config)
+    assert bank.shape == (257, 16)
+    assert torch.equal(bank, AF.melscale_fbanks(257, 50.0, 7000.0, 16, SR))
+    # each filter peaks at its centre frequency (within one 31.25 Hz bin)
+    peaks = bin_frequencies(config)[bank.argmax(0)]
+    assert torch.allclose(peaks, mel_centres(config), atol=SR / 512)
+    wave = sum_of_sines([300.0, 2000.0], [1.0, 0.5], SR)
+    assert filter_bank_check(wave, config) < 1e-5
+
+
+def test_dft_peaks_land_on_the_sines():
+    wave = sum_of_sines([220.0, 1250.0], [1.0, 0.5], SR)
+    spectrum = dft(wave, SR)
+    assert spectrum.frequencies[-1] == SR / 2 and spectrum.frequencies.numel() == SR // 2 + 1
+    top = spectrum.frequencies[spectrum.magnitude.topk(2).indices].sort().values
+    assert top.tolist() == [220.0, 1250.0]
+    assert inverse_dft_error(wave) < 1e-6
+
+
+def test_window_size_changes_shape_and_resolution():
+    wave = torch.randn(SR) * 0.1
+    short = FeatureConfig(win_length=128, hop_length=32, n_fft=128)
+    long = FeatureConfig(win_length=2048, hop_length=512, n_fft=2048)
+    assert spectrogram(wave, short).shape == (65, 501)
+    assert spectrogram(wave, long).shape == (1025, 32)
+    assert resolution(short) == (8.0, 2.0, 125.0)
+    assert resolution(long)[2] == pytest.approx(7.8125)
+    assert frame_times(101, FeatureConfig())[-1] == pytest.approx(1.0)
+
+
+def test_mfcc_shape():
+    assert mfcc(torch.randn(SR) * 0.1, FeatureConfig(variant="mel", n_mels=40), 13).shape == (13, 101)
+
+
+def test_invalid_config_is_refused():
+    with pytest.raises(ValueError, match="variant"):
+        FeatureConfig(variant="wavelet")
+    with pytest.raises(ValueError, match="n_fft"):
+        FeatureConfig(win_length=1024, n_fft=512)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "mel", "complex"])
+def test_standardized_features_ignore_the_recording_level(variant):
+    wave = torch.randn(SR) * 0.1
+    featurizer = Featurizer(FeatureConfig(variant=variant))
+    quiet, loud = featurizer(wave * 0.3), featurizer(wave)
+    # log variants: a gain is an offset except near the log floor, so agreement is close, not exact
+    assert float((quiet - loud).abs().mean()) < (0.1 if variant != "complex" else 1e-4)
+    if variant != "complex":
+        assert abs(float(loud.mean())) < 1e-4 and float(loud.std()) == pytest.approx(1.0, abs=1e-3)

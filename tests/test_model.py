@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from speech.features import FeatureConfig
+from speech.model import CheckpointError, SpeechCNN, load_checkpoint, model_from_checkpoint, save_checkpoint
+from speech.predict import Predictor
+
+
+@pytest.mark.parametrize("channels,bins", [(1, 257), (1, 128), (2, 257)])
+def test_cnn_output_shape_and_batch_of_one(channels, bins):
+    model = SpeechCNN(channels).eval()
+    assert model(torch.randn(3, channels, bins, 101)).shape == (3, 30)
+    assert model(torch.randn(1, channels, bins, 101)).shape == (1, 30)
+
+
+def test_architecture_is_the_books():
+    model = SpeechCNN(1)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 32, (3, 3)), (32, 64, (3, 3)), (64, 128, (3, 3)), (128, 256, (3, 3)), (256, 512, (3, 3))]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 4
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout2d)] == [0.2] * 4
+    assert [m.p for m in model.modules() if type(m) is torch.nn.Dropout] == [0.5]
+
+
+def test_round_trip_and_errors(tmp_path):
+    model = SpeechCNN(2)
+    config = FeatureConfig(variant="complex")
+    path = tmp_path / "complex.pt"
+    save_checkpoint(path, model, config, ["a"] * 30)
+    payload = load_checkpoint(path, expect_variant="complex")
+    loaded, features = model_from_checkpoint(payload)
+    assert features == config
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+    with pytest.raises(CheckpointError, match="'complex' variant, not 'mel'"):
+        load_checkpoint(path, expect_variant="mel")
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Predictor.from_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not a Speech Commands Lab checkpoint"):
+        load_checkpoint(foreign)
+    mismatched = dict(payload, features=FeatureConfig(variant="mel").to_dict(), variant="mel")
+    torch.save(mismatched, tmp_path / "mismatched.pt")
+    with pytest.raises(CheckpointError, match="do not fit the 'mel' model"):
+        Predictor.from_checkpoint(tmp_path / "mismatched.pt")

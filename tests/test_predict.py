@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speech.audio import AudioError, load_audio
+from speech.predict import Predictor
+from tests.conftest import tone
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_checkpoint):
+    return Predictor.from_checkpoint(trained_checkpoint)
+
+
+@pytest.mark.parametrize("seconds,rate,channels", [(1.0, 16_000, 1), (1.0, 44_100, 2), (0.3, 16_000, 1),
+                                                   (5.0, 8_000, 1)])
+def test_odd_input_gives_a_distribution(predictor, tmp_path, seconds, rate, channels):
+    wave = tone(300.0, seconds=seconds, rate=rate)
+    data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    sf.write(tmp_path / "clip.wav", data, rate)
+    loaded = load_audio(tmp_path / "clip.wav")
+    prediction = predictor.predict(loaded.waveform)
+    assert prediction.probabilities.shape == (30,)
+    assert float(prediction.probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.features.shape == (1, 128, 101) and prediction.window.shape == (16_000,)
+    assert prediction.word in predictor.classes and 0 < prediction.confidence <= 1
+    assert [w for w, _ in prediction.top(3)][0] == prediction.word
+    assert prediction.feature_image().shape == (128, 101)
+
+
+def test_raw_multichannel_and_rate_are_handled(predictor):
+    stereo = torch.from_numpy(np.stack([tone(300.0, rate=44_100)] * 2))
+    assert predictor.predict(stereo, 44_100).features.shape == (1, 128, 101)
+    with pytest.raises(AudioError):
+        predictor.predict(torch.zeros(0))
+
+
+def test_long_recording_uses_the_loudest_second(predictor):
+    wave = torch.zeros(5 * 16_000)
+    wave[3 * 16_000:int(3.5 * 16_000)] = torch.from_numpy(tone(300.0, seconds=0.5))
+    prediction = predictor.predict(wave)
+    assert 2.5 * 16_000 <= prediction.window_start <= 3 * 16_000

@@ -1,0 +1,118 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from speech import REPO_ROOT
+from speech.model import load_checkpoint
+from speech.train import Interrupt, TrainConfig, epoch_indices, parse_args, train
+from tests.conftest import write_tree
+
+
+def config(tree: Path, out: Path, **overrides) -> TrainConfig:
+    values = dict(variant="mel", data=[str(tree)], validation_percent=30, epochs=3, epoch_size=32, batch_size=8,
+                  out=str(out), seed=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def weights(path: Path) -> dict:
+    return load_checkpoint(path)["state_dict"]
+
+
+def read_log(path: Path) -> list[dict]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tiny_training_run_learns_and_writes_everything(tiny_tree, tmp_path):
+    card = train(config(tiny_tree, tmp_path / "out", epochs=4, max_lr=3e-3))
+    rows = read_log(tmp_path / "out" / "mel.log.csv")
+    assert [r["set"] for r in rows[:2]] == ["train", "valid"] and len(rows) == 8
+    train_losses = [float(r["loss"]) for r in rows if r["set"] == "train"]
+    assert train_losses[-1] < train_losses[0] - 0.3
+    assert card["validation"]["n"] > 0 and 0 <= card["validation"]["macro_accuracy"] <= 1
+    assert card["data"]["training_clips"] + card["data"]["validation_clips"] == 48
+    assert "CC BY 4.0" in card["credit"]
+    saved = load_checkpoint(tmp_path / "out" / "mel.pt", expect_variant="mel")
+    assert saved["card"] == card == json.loads((tmp_path / "out" / "mel.card.json").read_text())
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch):
+    train(config(tiny_tree, tmp_path / "straight", specaugment=True, dropout_ramp=0.5))
+    calls = {"n": 0}
+
+    def interrupt_at_step_6(self, device):
+        calls["n"] += 1
+        return calls["n"] == 6  # mid-epoch 2 (4 steps per epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Interrupt, "agreed", interrupt_at_step_6)
+        assert train(config(tiny_tree, tmp_path / "resumed", specaugment=True, dropout_ramp=0.5)) is None
+    assert (tmp_path / "resumed" / "mel.last.pt").is_file()
+    train(config(tiny_tree, tmp_path / "resumed", specaugment=True, dropout_ramp=0.5, resume=True))
+    for name in ("mel.pt", "mel.last.pt"):
+        straight, resumed = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
+    assert read_log(tmp_path / "straight" / "mel.log.csv") == read_log(tmp_path / "resumed" / "mel.log.csv")
+
+
+def test_ctrl_c_saves_a_checkpoint(tiny_tree, tmp_path):
+    command = [sys.executable, "-m", "speech.train", "--variant", "mel", "--data", str(tiny_tree),
+               "--validation-percent", "30", "--epochs", "50", "--epoch-size", "64", "--batch-size", "8",
+               "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.time() + 120
+    while "epoch 1:" not in seen and time.time() < deadline:  # wait until a whole epoch has run
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    assert "interrupted: state saved" in seen + rest
+    saved = load_checkpoint(tmp_path / "mel.last.pt")
+    assert saved["state"]["epoch"] >= 1 and "optimizer" in saved
+
+
+def test_lr_finder_writes_loss_against_lr(tiny_tree, tmp_path):
+    train(config(tiny_tree, tmp_path, lr_find=True, lr_find_steps=12))
+    rows = read_log(tmp_path / "mel.lr_find.csv")
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(rows) >= 10 and lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-6)
+    assert not (tmp_path / "mel.pt").exists()
+
+
+def test_balanced_epochs_draw_words_equally_and_reproducibly():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    drawn = epoch_indices(labels, 10_000, balanced=True, seed=0, epoch=0)
+    share = (labels[drawn] == 1).float().mean()
+    assert 0.45 < share < 0.55
+    assert torch.equal(drawn, epoch_indices(labels, 10_000, True, 0, 0))
+    assert not torch.equal(drawn, epoch_indices(labels, 10_000, True, 0, 1))
+
+
+def test_cli_arguments_map_to_the_config():
+    parsed = parse_args(["--variant", "complex", "--data", "a", "speechcommands:b", "--no-balanced", "--bf16",
+                         "--epochs", "3"])
+    assert parsed.variant == "complex" and parsed.data == ["a", "speechcommands:b"]
+    assert not parsed.balanced and parsed.bf16 and parsed.epochs == 3
+
+
+def test_distributed_two_cpu_processes(tmp_path):
+    tree = write_tree(tmp_path / "clips")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+         "speech.train", "--variant", "mel", "--data", str(tree), "--validation-percent", "30", "--epochs", "2",
+         "--epoch-size", "32", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "out")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((tmp_path / "out" / "mel.card.json").read_text())
+    assert card["training"]["processes"] == 2 and card["training"]["epochs_run"] == 2
+    assert len(read_log(tmp_path / "out" / "mel.log.csv")) == 4  # rank 0 alone writes the log
