@@ -1,55 +1,11 @@
-"""Speech Commands Lab — home page. Start with: streamlit run app.py"""
-import json
-
+"""Speech Commands Lab. Start with: streamlit run app.py"""
 import streamlit as st
 
-from speech import CHECKPOINTS_DIR, EXAMPLES_DIR
-from speech.data import CLASSES, CREDIT
-from speech.ui import example_paths, shipped_checkpoints
-
 st.set_page_config(page_title="Speech Commands Lab", page_icon="🎙️", layout="wide")
-st.title("🎙️ Speech Commands Lab")
-st.markdown(
-    "See, hear and understand how a neural network recognises spoken words. The lab follows the classic "
-    "lesson *audio classification with torch* on Google's **Speech Commands v0.01** — 30 words, one-second "
-    "clips at 16 kHz — and lets you take every step apart."
-)
-st.subheader("The path through the pages")
-st.markdown(
-    """
-1. **Waveform** — a clip as amplitudes over time: what the microphone measured.
-2. **Fourier transform** — the same clip as frequencies; why the time axis disappears, and how it comes back.
-3. **Spectrogram** — short windows of Fourier transforms: time *and* frequency. Move the window-size slider to
-   feel the trade-off between the two.
-4. **Mel filter bank** — squeeze 257 Fourier bins into a few mel bands spaced like human hearing.
-5. **Dataset** — browse the clips by word, listen, count, and download the full dataset.
-6. **Results** — how the CNN learned on three inputs (power spectrogram, mel, complex): curves, confusion matrix,
-   and an alluvial plot of predictions flowing into targets.
-7. **Live prediction** — say a word into the microphone or upload a file and watch the model decide.
-"""
-)
-left, right = st.columns(2)
-with left:
-    st.subheader("Data")
-    examples = example_paths()
-    st.markdown(
-        f"- **Bundled examples:** {sum(len(v) for v in examples.values())} clips of {len(examples)} words in "
-        f"`{EXAMPLES_DIR.name}/`, spoken by free synthetic voices (flite) the models never heard in training.\n"
-        "- **Speech Commands v0.01** can be downloaded on the Dataset page (1.4 GB) where the internet is reachable.\n"
-        "- **Any folder** of `<word>/*.wav|flac` clips, e.g. your own recordings.\n\n"
-        f"The 30 words: {', '.join(CLASSES)}."
-    )
-with right:
-    st.subheader("Checkpoints")
-    checkpoints = shipped_checkpoints()
-    if not checkpoints:
-        st.warning(f"No checkpoints in `{CHECKPOINTS_DIR}`; train one with `python -m speech.train` (see README).")
-    for name, path in checkpoints.items():
-        card_path = path.with_suffix(".card.json")
-        figure = ""
-        if card_path.is_file():
-            validation = json.loads(card_path.read_text())["validation"]
-            figure = (f" — validation macro accuracy **{validation['macro_accuracy']:.3f}** "
-                      f"(accuracy {validation['accuracy']:.3f}, {validation['n']} clips of held-out speakers)")
-        st.markdown(f"- `{path.name}`{figure}")
-st.caption(CREDIT)
+PAGES = [("pages/home.py", "Home"), ("pages/1_Waveform.py", "Waveform"),
+         ("pages/2_Fourier_transform.py", "Fourier transform"), ("pages/3_Spectrogram.py", "Spectrogram"),
+         ("pages/4_Mel_filter_bank.py", "Mel filter bank"), ("pages/5_Dataset.py", "Dataset"),
+         ("pages/6_Results.py", "Results"), ("pages/7_Live_prediction.py", "Live prediction")]
+navigation = st.navigation([st.Page(path, title=title, default=i == 0, url_path=None if i == 0 else title.replace(" ", "_"))
+                            for i, (path, title) in enumerate(PAGES)])
+navigation.run()

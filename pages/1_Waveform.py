@@ -4,7 +4,6 @@ from speech.audio import SAMPLE_RATE
 from speech.plots import waveform_figure
 from speech.ui import clip_picker
 
-st.set_page_config(page_title="Waveform · Speech Commands Lab", layout="wide")
 st.title("Waveform")
 st.markdown(
     "A microphone measures air pressure many times a second. At 16 kHz a one-second clip is 16,000 numbers "

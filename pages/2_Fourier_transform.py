@@ -5,7 +5,6 @@ from speech.explore import dft, inverse_dft_error, sum_of_sines
 from speech.plots import dft_figure, waveform_figure
 from speech.ui import clip_picker
 
-st.set_page_config(page_title="Fourier transform · Speech Commands Lab", layout="wide")
 st.title("Fourier transform")
 st.markdown(
     "The discrete Fourier transform (DFT) rewrites N samples as N/2+1 complex coefficients, one per frequency "

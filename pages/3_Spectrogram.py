@@ -6,7 +6,6 @@ from speech.features import WINDOWS, FeatureConfig
 from speech.plots import SCALES, spectrogram_figure
 from speech.ui import clip_picker
 
-st.set_page_config(page_title="Spectrogram · Speech Commands Lab", layout="wide")
 st.title("Spectrogram")
 st.markdown(
     "A spectrogram cuts the clip into short, overlapping windows and takes a DFT of each: frequency on one axis, "

@@ -7,7 +7,6 @@ from speech.features import FeatureConfig
 from speech.plots import filter_bank_figure, fourier_vs_mel_figure, heatmap_figure, spectrogram_figure
 from speech.ui import clip_picker
 
-st.set_page_config(page_title="Mel filter bank · Speech Commands Lab", layout="wide")
 st.title("Mel filter bank")
 st.markdown(
     "We hear pitch differences at low frequencies far better than at high ones. The **mel scale** models this, "

@@ -8,7 +8,6 @@ from speech.data import (CLASSES, CREDIT, class_counts, download_speech_commands
                          speech_commands_folder)
 from speech.plots import class_counts_figure
 
-st.set_page_config(page_title="Dataset · Speech Commands Lab", layout="wide")
 st.title("Dataset")
 st.markdown(
     "Speech Commands v0.01 holds about 65,000 one-second clips of 30 words from 1,881 speakers. Its official split "

@@ -10,7 +10,6 @@ from speech.evaluate import evaluate_waves
 from speech.plots import alluvial_figure, confusion_figure, lr_finder_figure, training_curves_figure
 from speech.ui import load_predictor, play_clip, shipped_checkpoints
 
-st.set_page_config(page_title="Results · Speech Commands Lab", layout="wide")
 st.title("Results")
 st.markdown(
     "The same CNN was trained on three inputs: the **power spectrogram** (baseline), a **128-band mel** "

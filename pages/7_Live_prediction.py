@@ -6,7 +6,6 @@ from speech.plots import model_input_figure, probability_figure, waveform_figure
 from speech.predict import LOW_CONFIDENCE
 from speech.ui import UPLOAD_TYPES, decode, load_predictor, shipped_checkpoints
 
-st.set_page_config(page_title="Live prediction · Speech Commands Lab", layout="wide")
 st.title("Live prediction")
 st.markdown(f"Say one of the 30 words — *{', '.join(CLASSES)}* — or upload a recording, and watch the models decide.")
 
@@ -19,7 +18,7 @@ mode = st.radio("Models", ["One variant", "All side by side"], horizontal=True)
 chosen = names if mode == "All side by side" else [st.selectbox("Variant", names, index=names.index("mel")
                                                                if "mel" in names else 0)]
 
-microphone, upload = st.tabs(["🎙️ Microphone", "📁 Upload a file"])
+microphone, upload = st.tabs(["Microphone", "Upload a file"])
 with microphone:
     recording = st.audio_input("Record a word (about one second)", sample_rate=SAMPLE_RATE, key="live-record")
 with upload:

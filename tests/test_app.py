@@ -1,0 +1,118 @@
+"""Streamlit AppTest: every page renders without an exception; widgets change what is shown."""
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from speech import CHECKPOINTS_DIR, EXAMPLES_DIR, REPO_ROOT
+from tests.conftest import tone
+
+PAGES = ["app.py", "pages/home.py", "pages/1_Waveform.py", "pages/2_Fourier_transform.py", "pages/3_Spectrogram.py",
+         "pages/4_Mel_filter_bank.py", "pages/5_Dataset.py", "pages/6_Results.py", "pages/7_Live_prediction.py"]
+TIMEOUT = 120
+needs_checkpoints = pytest.mark.skipif(not (CHECKPOINTS_DIR / "mel.pt").is_file(), reason="no shipped checkpoints")
+
+
+def run(page: str) -> AppTest:
+    app = AppTest.from_file(str(REPO_ROOT / page), default_timeout=TIMEOUT)
+    app.run()
+    return app
+
+
+def wav_bytes(data: np.ndarray, rate: int = 16_000, fmt: str = "WAV") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, data, rate, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(page):
+    app = run(page)
+    assert not app.exception, app.exception
+    assert app.title
+
+
+def test_window_slider_changes_the_spectrogram_shape():
+    app = run("pages/3_Spectrogram.py")
+    shape = next(m for m in app.metric if m.label.startswith("Shape"))
+    assert shape.value == "257 × 101"
+    app.select_slider(key="window").set_value(2048).run()
+    assert not app.exception
+    shape = next(m for m in app.metric if m.label.startswith("Shape"))
+    assert shape.value.startswith("1025 ×")
+
+
+def test_explorer_pages_accept_an_upload_and_report_bad_files():
+    app = run("pages/1_Waveform.py")
+    app.radio(key="waveform-source").set_value("Upload a file").run()
+    app.file_uploader(key="waveform-upload").upload("stereo.wav", wav_bytes(np.stack([tone(440.0, rate=44_100)] * 2, 1),
+                                                                            44_100), "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    assert next(m for m in app.metric if m.label == "Duration").value == "1.000 s"
+    app.file_uploader(key="waveform-upload").set_value(("junk.wav", b"not audio" * 100, "audio/wav")).run()
+    assert not app.exception and "Cannot read" in app.error[0].value
+
+
+def test_mel_page_shows_the_filter_bank_check():
+    app = run("pages/4_Mel_filter_bank.py")
+    check = next(m for m in app.metric if "filter bank" in m.label)
+    assert float(check.value) < 1e-4
+
+
+def test_recording_on_an_explorer_page():
+    app = run("pages/2_Fourier_transform.py")
+    app.radio(key="fourier-source").set_value("Record with the microphone").run()
+    app.audio_input(key="fourier-record").upload("recording.wav", wav_bytes(tone(300.0)))
+    app.run()
+    assert not app.exception and not app.error
+    assert any("round trip" in m.label for m in app.metric)
+
+
+BAD_INPUTS = {
+    "empty": (b"", "empty"),
+    "not audio": (b"GIF89a" + bytes(2000), "Cannot read"),
+    "corrupt": (wav_bytes(tone(300.0), fmt="FLAC")[:300], "corrupt|Cannot read|no samples"),
+    "silence": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
+    "too short": (wav_bytes(tone(300.0, seconds=0.05)), "ms long"),
+    "too long": (wav_bytes(np.zeros(16_000 * 601, dtype=np.int16).astype(np.float32) + 0.1, 16_000), "limit"),
+}
+
+
+@needs_checkpoints
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_live_page_reports_bad_uploads(case):
+    data, message = BAD_INPUTS[case]
+    app = run("pages/7_Live_prediction.py")
+    app.file_uploader(key="live-upload").upload(f"{case}.wav", data, "audio/wav")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.error, f"no error shown for {case}"
+    import re
+    assert re.search(message, app.error[0].value), app.error[0].value
+
+
+@needs_checkpoints
+def test_live_page_predicts_an_upload_with_every_variant():
+    clip = (EXAMPLES_DIR / "yes").iterdir().__next__().read_bytes()
+    app = run("pages/7_Live_prediction.py")
+    app.radio[0].set_value("All side by side").run()
+    app.file_uploader(key="live-upload").upload("yes.flac", clip, "audio/flac")
+    app.run()
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert sum("Prediction" in label for label in labels) == len(list(CHECKPOINTS_DIR.glob("*[!t].pt")))
+
+
+@needs_checkpoints
+def test_results_page_switches_variants_and_threshold():
+    app = run("pages/6_Results.py")
+    assert not app.exception
+    assert app.table, "no accuracy table"
+    app.multiselect[0].set_value(["mel"]).run()
+    assert not app.exception
+    app.number_input[0].set_value(0.01).run()
+    assert not app.exception
+    assert any("pairs under 1.00% hidden" in str(c) for c in app.get("plotly_chart")) or app.get("plotly_chart")
