@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from speech import CHECKPOINTS_DIR  # noqa: E402
+from speech import SHIPPED_CHECKPOINTS  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main():
     medians = {}
     print(f"torch threads {torch.get_num_threads()}, {args.repeats} predictions per variant")
     for variant in ("baseline", "mel", "complex"):
-        path = CHECKPOINTS_DIR / f"{variant}.pt"
+        path = SHIPPED_CHECKPOINTS / f"{variant}.pt"
         start = time.perf_counter()
         predictor = Predictor.from_checkpoint(path)
         load_ms = 1000 * (time.perf_counter() - start)

@@ -68,7 +68,8 @@ if folder is not None:
         st.plotly_chart(class_counts_figure(counts))
         word = st.selectbox("Word", [w for w in CLASSES if counts[w]])
         of_word = [c for c in clips if c.label == word]
-        shown = st.slider("Clips to list", 1, min(20, len(of_word)), min(5, len(of_word)))
+        most = min(20, len(of_word))
+        shown = st.slider("Clips to list", 1, most, min(5, most)) if most > 1 else 1
         for item in of_word[:shown]:
             try:
                 audio = load_audio(item.path, min_seconds=0.0, reject_silence=False)

@@ -2,7 +2,7 @@ import json
 
 import streamlit as st
 
-from speech import CHECKPOINTS_DIR, EXAMPLES_DIR
+from speech import EXAMPLES_DIR, checkpoints_dir
 from speech.data import CLASSES, CREDIT
 from speech.ui import example_paths, shipped_checkpoints
 
@@ -41,7 +41,7 @@ with right:
     st.subheader("Checkpoints")
     checkpoints = shipped_checkpoints()
     if not checkpoints:
-        st.warning(f"No checkpoints in `{CHECKPOINTS_DIR}`; train one with `python -m speech.train` (see README).")
+        st.warning(f"No checkpoints in `{checkpoints_dir()}`; train one with `python -m speech.train` (see README).")
     for name, path in checkpoints.items():
         card_path = path.with_suffix(".card.json")
         figure = ""

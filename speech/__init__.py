@@ -5,8 +5,14 @@ or ``[batch, time]`` (a batch), mono, at :data:`speech.audio.SAMPLE_RATE` (16 kH
 amplitudes in [-1, 1].
 """
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"        # bundled clips: examples/<word>/<voice>_nohash_0.flac
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"  # shipped models: <variant>.pt with .log.csv, .card.json, ...
+SHIPPED_CHECKPOINTS = REPO_ROOT / "checkpoints"  # <variant>.pt beside .log.csv, .lr_find.csv, .card.json
+
+
+def checkpoints_dir() -> Path:
+    """Where the app looks for checkpoints: $SPEECH_LAB_CHECKPOINTS (your own runs) or the shipped ones."""
+    return Path(os.environ.get("SPEECH_LAB_CHECKPOINTS", SHIPPED_CHECKPOINTS))

@@ -7,9 +7,10 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from speech import CHECKPOINTS_DIR, EXAMPLES_DIR
+from speech import EXAMPLES_DIR, checkpoints_dir
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, load_audio, to_wav_bytes
 from speech.data import folder_clips
+from speech.features import VARIANTS
 from speech.model import CheckpointError
 from speech.predict import Predictor
 
@@ -34,21 +35,23 @@ def example_paths() -> dict[str, list[str]]:
 
 
 @st.cache_resource(show_spinner="Loading model…")
-def predictor(path: str) -> Predictor:
-    return Predictor.from_checkpoint(path)
+def predictor(path: str, expect_variant: Optional[str], modified: float) -> Predictor:
+    """Cached per file and modification time, so a retrained checkpoint is picked up."""
+    return Predictor.from_checkpoint(path, expect_variant)
 
 
 def shipped_checkpoints() -> dict[str, Path]:
-    """name -> checkpoint file in checkpoints/ (the book's three variants first)."""
-    found = {p.stem: p for p in sorted(CHECKPOINTS_DIR.glob("*.pt")) if not p.name.endswith(".last.pt")}
+    """name -> checkpoint file in the checkpoints folder (the book's three variants first)."""
+    found = {p.stem: p for p in sorted(checkpoints_dir().glob("*.pt")) if not p.name.endswith(".last.pt")}
     order = ["baseline", "mel", "complex"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
 
 
 def load_predictor(name: str, path: Path) -> Optional[Predictor]:
-    """The cached predictor, or None after showing the checkpoint problem as st.error."""
+    """The cached predictor, or None after showing the checkpoint problem as st.error. A file named after a
+    book variant (``mel.pt``) must hold that variant."""
     try:
-        return predictor(str(path))
+        return predictor(str(path), name if name in VARIANTS else None, path.stat().st_mtime)
     except CheckpointError as error:
         st.error(f"Checkpoint **{name}** cannot be used: {error}")
         return None

@@ -1,18 +1,21 @@
 """Streamlit AppTest: every page renders without an exception; widgets change what is shown."""
 import io
+import json
+import re
 
 import numpy as np
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from speech import CHECKPOINTS_DIR, EXAMPLES_DIR, REPO_ROOT
+from speech import SHIPPED_CHECKPOINTS, EXAMPLES_DIR, REPO_ROOT
+from speech.ui import shipped_checkpoints
 from tests.conftest import tone
 
 PAGES = ["app.py", "pages/home.py", "pages/1_Waveform.py", "pages/2_Fourier_transform.py", "pages/3_Spectrogram.py",
          "pages/4_Mel_filter_bank.py", "pages/5_Dataset.py", "pages/6_Results.py", "pages/7_Live_prediction.py"]
 TIMEOUT = 120
-needs_checkpoints = pytest.mark.skipif(not (CHECKPOINTS_DIR / "mel.pt").is_file(), reason="no shipped checkpoints")
+needs_checkpoints = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "mel.pt").is_file(), reason="no shipped checkpoints")
 
 
 def run(page: str) -> AppTest:
@@ -90,7 +93,6 @@ def test_live_page_reports_bad_uploads(case):
     app.run()
     assert not app.exception, app.exception
     assert app.error, f"no error shown for {case}"
-    import re
     assert re.search(message, app.error[0].value), app.error[0].value
 
 
@@ -103,16 +105,49 @@ def test_live_page_predicts_an_upload_with_every_variant():
     app.run()
     assert not app.exception
     labels = [m.label for m in app.metric]
-    assert sum("Prediction" in label for label in labels) == len(list(CHECKPOINTS_DIR.glob("*[!t].pt")))
+    assert sum("Prediction" in label for label in labels) == len(shipped_checkpoints())
+
+
+def figure_titles(app: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
 
 
 @needs_checkpoints
 def test_results_page_switches_variants_and_threshold():
     app = run("pages/6_Results.py")
     assert not app.exception
-    assert app.table, "no accuracy table"
+    assert len(app.table[0].value) == len(shipped_checkpoints())  # one accuracy row per variant
     app.multiselect[0].set_value(["mel"]).run()
     assert not app.exception
-    app.number_input[0].set_value(0.01).run()
+    assert len(app.table[0].value) == 1
+    assert any(t.startswith("mel: predictions → targets") and "under 0.10% hidden" in t for t in figure_titles(app))
+    app.number_input[0].set_value(0.05).run()
     assert not app.exception
-    assert any("pairs under 1.00% hidden" in str(c) for c in app.get("plotly_chart")) or app.get("plotly_chart")
+    assert any("under 5.00% hidden" in t for t in figure_titles(app))
+
+
+def test_broken_and_mismatched_checkpoints_get_a_message(tmp_path, monkeypatch):
+    from speech.features import FeatureConfig
+    from speech.model import SpeechCNN, save_checkpoint
+    save_checkpoint(tmp_path / "mel.pt", SpeechCNN(2), FeatureConfig(variant="complex"), ["w"] * 30)
+    (tmp_path / "baseline.pt").write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setenv("SPEECH_LAB_CHECKPOINTS", str(tmp_path))
+    app = run("pages/7_Live_prediction.py")
+    app.radio[0].set_value("All side by side").run()
+    app.file_uploader(key="live-upload").upload("yes.wav", wav_bytes(tone(300.0)), "audio/wav")
+    app.run()
+    assert not app.exception, app.exception
+    errors = " ".join(e.value for e in app.error)
+    assert "'complex' variant, not 'mel'" in errors and "corrupt" in errors
+
+
+def test_dataset_page_browses_a_folder(tmp_path):
+    (tmp_path / "wow").mkdir()
+    sf.write(tmp_path / "wow" / "abc_nohash_0.wav", tone(500.0), 16_000)
+    app = run("pages/5_Dataset.py")
+    app.radio[0].set_value("A folder on this computer").run()
+    app.text_input[0].set_value(str(tmp_path)).run()
+    assert not app.exception, app.exception
+    assert any("1 clips" in m.value for m in app.markdown)
+    app.text_input[0].set_value(str(tmp_path / "missing")).run()
+    assert not app.exception and "No such folder" in app.error[0].value

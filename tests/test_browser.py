@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from speech import CHECKPOINTS_DIR, EXAMPLES_DIR, REPO_ROOT
+from speech import SHIPPED_CHECKPOINTS, EXAMPLES_DIR, REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PAGES = {"home": "", "waveform": "Waveform", "fourier": "Fourier_transform", "spectrogram": "Spectrogram",
          "mel": "Mel_filter_bank", "dataset": "Dataset", "results": "Results", "live": "Live_prediction"}
-SHIPPED = (CHECKPOINTS_DIR / "mel.pt").is_file()
+SHIPPED = (SHIPPED_CHECKPOINTS / "mel.pt").is_file()
 SPOKEN = EXAMPLES_DIR / "yes" / "flite-slt_nohash_0.flac"  # the word the fake microphone says
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
