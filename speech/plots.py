@@ -182,7 +182,7 @@ def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top proba
 def model_input_figure(image: torch.Tensor, config: FeatureConfig, title: str) -> go.Figure:
     """The model's input image ``[n_bins, frames]`` over time (s) and frequency (Hz; mel band centres for mel)."""
     frequencies = mel_centres(config) if config.variant == "mel" else bin_frequencies(config)
-    label = "|X|^0.3" if config.variant == "complex" else "log power"
+    label = "|X|^0.3 (scaled)" if config.variant == "complex" else "log power (standardized)"
     return heatmap_figure(image.numpy(), frame_times(image.shape[1], config).numpy(), frequencies.numpy(), title,
                           "time (s)", "frequency (Hz)", label, height=300)
 

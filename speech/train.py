@@ -231,7 +231,6 @@ def train(config: TrainConfig) -> Optional[dict]:
              [("best", ".pt"), ("last", ".last.pt"), ("log", ".log.csv"), ("card", ".card.json"),
               ("lr_find", ".lr_find.csv")]}
 
-    started = time.time()
     data = gather_data(config, rank)
     features = FeatureConfig(variant=config.variant)
     featurizer = Featurizer(features).to(device)

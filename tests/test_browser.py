@@ -126,9 +126,9 @@ def assert_prediction(tab, word: str, screenshot: str) -> None:
     no_exception(tab)
     metric = tab.locator('[data-testid="stMetric"]').filter(has_text="Prediction").first
     metric.wait_for(timeout=60_000)
-    text = metric.inner_text()
+    lines = [line.strip() for line in metric.inner_text().splitlines() if line.strip()]
     shoot(tab, screenshot)
-    assert text.split("\n")[1] == word, text  # label, value (the word), delta (confidence)
+    assert lines[1] == word, lines  # label, value (the word), delta (confidence)
 
 
 @needs_checkpoints
