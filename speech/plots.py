@@ -166,7 +166,8 @@ def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], 
                                   shape="hspline"),
         hoveron="color", arrangement="freeform", sortpaths="forward"))
     shown = sum(weights)
-    return _layout(fig, f"{title} — {shown} of {total} clips shown (pairs under {min_share:.2%} hidden)", 700)
+    return _layout(fig, f"{title}<br><sup>{shown} of {total} clips shown; pairs under {min_share:.2%} hidden</sup>",
+                   700)
 
 
 def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top probabilities") -> go.Figure:
