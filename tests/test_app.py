@@ -124,6 +124,9 @@ def test_results_page_switches_variants_and_threshold():
     app.number_input[0].set_value(0.05).run()
     assert not app.exception
     assert any("under 5.00% hidden" in t for t in figure_titles(app))
+    app.button(key="listen-mel-0").click().run()  # play an example of the most confused pair
+    assert not app.exception
+    assert app.get("audio")
 
 
 def test_broken_and_mismatched_checkpoints_get_a_message(tmp_path, monkeypatch):
