@@ -166,8 +166,8 @@ def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], 
                                   shape="hspline"),
         hoveron="color", arrangement="freeform", sortpaths="forward"))
     shown = sum(weights)
-    return _layout(fig, f"{title}<br><sup>{shown} of {total} clips shown; pairs under {min_share:.2%} hidden</sup>",
-                   700)
+    fig = _layout(fig, f"{title}<br><sup>{shown} of {total} clips shown; pairs under {min_share:.2%} hidden</sup>", 700)
+    return fig.update_layout(margin=dict(t=110))  # room for the subtitle above the dimension labels
 
 
 def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top probabilities") -> go.Figure:
