@@ -166,7 +166,7 @@ def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], 
                                   shape="hspline"),
         hoveron="color", arrangement="freeform", sortpaths="forward"))
     shown = sum(weights)
-    fig = _layout(fig, f"{title}<br><sup>{shown} of {total} clips shown; pairs under {min_share:.2%} hidden</sup>", 700)
+    fig = _layout(fig, f"{title}<br><sup>{shown}/{total} clips; flows under {min_share:.2%} hidden</sup>", 700)
     return fig.update_layout(margin=dict(t=110))  # room for the subtitle above the dimension labels
 
 
