@@ -109,9 +109,9 @@ def shoot(tab, name: str) -> Path:
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_renders_in_chromium(page, server, name):
     page.goto(f"{server}/{PAGES[name]}")
+    page.wait_for_selector("h1", timeout=60_000)  # a fresh server may answer before the script has run
     settle(page)
     no_exception(page)
-    assert page.locator("h1").count() >= 1
     if name in ("waveform", "fourier", "spectrogram", "mel") or (name == "results" and SHIPPED):
         page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=60_000)
     assert shoot(page, name).stat().st_size > 10_000
