@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from speech import SHIPPED_CHECKPOINTS  # noqa: E402
+from speech import SHIPPED_CHECKPOINTS, checkpoint_files  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
 
 
@@ -28,8 +28,7 @@ def main():
     clip = torch.randn(16_000) * 0.1
     medians = {}
     print(f"torch threads {torch.get_num_threads()}, {args.repeats} predictions per variant")
-    for variant in ("baseline", "mel", "complex"):
-        path = SHIPPED_CHECKPOINTS / f"{variant}.pt"
+    for variant, path in checkpoint_files(SHIPPED_CHECKPOINTS).items():
         start = time.perf_counter()
         predictor = Predictor.from_checkpoint(path)
         load_ms = 1000 * (time.perf_counter() - start)
@@ -42,7 +41,7 @@ def main():
             times.append(1000 * (time.perf_counter() - start))
         times.sort()
         medians[variant] = statistics.median(times)
-        print(f"  {variant:8s} load {load_ms:6.0f} ms | predict median {medians[variant]:6.1f} ms, "
+        print(f"  {variant:9s} load {load_ms:6.0f} ms | predict median {medians[variant]:6.1f} ms, "
               f"p95 {times[int(0.95 * (len(times) - 1))]:6.1f} ms")
     print("ratio to baseline (median): " + ", ".join(f"{v} {m / medians['baseline']:.2f}x" for v, m in medians.items()))
 

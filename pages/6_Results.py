@@ -14,7 +14,9 @@ st.title("Results")
 st.markdown(
     "The same CNN was trained on three inputs: the **power spectrogram** (baseline), a **128-band mel** "
     "spectrogram, and the **complex** STFT (real and imaginary parts as two channels). Compare how they learned "
-    "and where they go wrong — each variant makes *different* mistakes."
+    "and where they go wrong — each variant makes *different* mistakes. Beside the book's CNN there is an extra "
+    "architecture, **tcresnet**: a small temporal-convolution ResNet on 40 mel bands that treats the frequency rows "
+    "as channels and convolves along time only — add it in the variant picker."
 )
 
 
@@ -78,7 +80,8 @@ for column, name in zip(columns, chosen):
         card = predictor.card if predictor else {}
         if card:
             validation, training = card["validation"], card["training"]
-            st.markdown(f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
+            st.markdown(f"Architecture **{card.get('arch', 'book')}** on **{card['variant']}** features. "
+                        f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
                         f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips. "
                         f"Best epoch {training['best_epoch']} of {training['epochs_run']}, "
                         f"{card['data']['training_clips']} training clips.")

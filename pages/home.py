@@ -21,8 +21,8 @@ st.markdown(
    feel the trade-off between the two.
 4. **Mel filter bank** — squeeze 257 Fourier bins into a few mel bands spaced like human hearing.
 5. **Dataset** — browse the clips by word, listen, count, and download the full dataset.
-6. **Results** — how the CNN learned on three inputs (power spectrogram, mel, complex): curves, confusion matrix,
-   and an alluvial plot of predictions flowing into targets.
+6. **Results** — how the CNN learned on three inputs (power spectrogram, mel, complex), and an extra, smaller
+   architecture (tcresnet): curves, confusion matrix, and an alluvial plot of predictions flowing into targets.
 7. **Live prediction** — say a word into the microphone or upload a file and watch the model decide.
 """
 )

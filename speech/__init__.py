@@ -5,6 +5,8 @@ or ``[batch, time]`` (a batch), mono, at :data:`speech.audio.SAMPLE_RATE` (16 kH
 amplitudes in [-1, 1].
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
@@ -16,3 +18,12 @@ SHIPPED_CHECKPOINTS = REPO_ROOT / "checkpoints"  # <variant>.pt beside .log.csv,
 def checkpoints_dir() -> Path:
     """Where the app looks for checkpoints: $SPEECH_LAB_CHECKPOINTS (your own runs) or the shipped ones."""
     return Path(os.environ.get("SPEECH_LAB_CHECKPOINTS", SHIPPED_CHECKPOINTS))
+
+
+def checkpoint_files(folder: Path | None = None) -> dict[str, Path]:
+    """name -> checkpoint file in ``folder`` (default: :func:`checkpoints_dir`), the book's three variants
+    first, then any others (e.g. ``tcresnet``) by name; resumable ``*.last.pt`` states are left out."""
+    folder = checkpoints_dir() if folder is None else folder
+    found = {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.endswith(".last.pt")}
+    order = ["baseline", "mel", "complex"]
+    return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))

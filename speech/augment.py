@@ -18,6 +18,7 @@ class AugmentConfig:
     noise_probability: float = 0.5
     snr_db: tuple[float, float] = (5.0, 25.0)  # background noise mixed at a random SNR in this range
     gain_db: tuple[float, float] = (-6.0, 6.0)
+    speed: tuple[float, float] = (1.0, 1.0)  # play each clip at a random speed in this range (1 = off)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -31,6 +32,20 @@ def time_shift(waves: torch.Tensor, max_shift: int, generator: torch.Generator) 
     source = torch.arange(length, device=waves.device).unsqueeze(0) - shifts
     valid = (source >= 0) & (source < length)
     return waves.gather(1, source.clamp(0, length - 1)) * valid
+
+
+def change_speed(waves: torch.Tensor, speed: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """Play each clip at a random speed in ``speed`` (tempo and pitch change together, like a faster or
+    slower, higher or lower voice), stretched about the clip's centre, zero-filling; linear interpolation."""
+    batch, length = waves.shape
+    factors = _uniform(batch, *speed, generator).unsqueeze(1)
+    centre = (length - 1) / 2
+    source = centre + (torch.arange(length, device=waves.device) - centre) * factors  # [batch, length]
+    valid = (source >= 0) & (source <= length - 1)
+    left = source.floor().long().clamp(0, length - 2)
+    weight = source - left
+    stretched = waves.gather(1, left) * (1 - weight) + waves.gather(1, left + 1) * weight
+    return stretched * valid
 
 
 def add_noise(waves: torch.Tensor, noise: torch.Tensor, snr_db: tuple[float, float], probability: float,
@@ -56,7 +71,9 @@ def random_gain(waves: torch.Tensor, gain_db: tuple[float, float], generator: to
 
 def augment(waves: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
             generator: torch.Generator) -> torch.Tensor:
-    """Time shift, background noise, gain, in that order."""
+    """Speed, time shift, background noise, gain, in that order."""
+    if config.speed != (1.0, 1.0):
+        waves = change_speed(waves, config.speed, generator)
     waves = time_shift(waves, int(config.shift_seconds * SAMPLE_RATE), generator)
     waves = add_noise(waves, noise, config.snr_db, config.noise_probability, generator)
     return random_gain(waves, config.gain_db, generator)

@@ -1,4 +1,4 @@
-"""The book's CNN and its checkpoints.
+"""The models and their checkpoints: the book's CNN and, as an extra, a temporal-convolution ResNet.
 
 Input: features float32 ``[batch, channels, n_bins, frames]`` (see :mod:`speech.features`).
 Output: logits float32 ``[batch, n_classes]``.
@@ -24,12 +24,14 @@ def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 
 
 class SpeechCNN(nn.Module):
-    """Five 3x3 conv blocks (32-64-128-256-512; batch norm, ReLU; max-pool 2 and dropout2d 0.2 after
+    """The book's CNN. Five 3x3 conv blocks (32-64-128-256-512; batch norm, ReLU; max-pool 2 and dropout2d 0.2 after
     the first four), adaptive average pool to 1x1, classifier 512-512 (batch norm, ReLU, dropout 0.5)
     to ``n_classes``. Works for any input size and for a batch of one."""
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 30):
-        super().__init__()
+    arch = "book"
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 30, n_bins: int | None = None):
+        super().__init__()  # n_bins: unused, the 2-D convolutions take any input size
         widths = [in_channels, 32, 64, 128, 256, 512]
         self.features = nn.Sequential(*[conv_block(widths[i], widths[i + 1], pool=i < 4) for i in range(5)])
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -38,6 +40,55 @@ class SpeechCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class TemporalBlock(nn.Module):
+    """Residual block of two 1-D convolutions over time (kernel 9); ``[batch, c_in, t] -> [batch, c_out, t/stride]``."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(c_in, c_out, 9, stride, padding=4, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(),
+            nn.Conv1d(c_out, c_out, 9, padding=4, bias=False), nn.BatchNorm1d(c_out))
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv1d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm1d(c_out), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class TemporalResNet(nn.Module):
+    """A temporal-convolution ResNet after TC-ResNet14-2 (Choi et al., Interspeech 2019): the
+    ``channels x n_bins`` frequency rows become input channels and every convolution runs along time
+    only, so the whole spectrum is seen from the first layer on. A 1-D conv (kernel 3) to 32 channels,
+    six residual blocks (48, 48, 64, 64, 96, 96 channels; stride 2 in the first of each pair), average
+    over time, dropout 0.5, linear to ``n_classes``. ~0.5 M parameters; on 64 mel bands it trains
+    about ten times faster than the book's CNN on the CPU. Input ``[batch, channels, n_bins, frames]``."""
+
+    arch = "tcresnet"
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 30, n_bins: int = 64):
+        super().__init__()
+        widths = [32, 48, 48, 64, 64, 96, 96]
+        self.stem = nn.Sequential(nn.Conv1d(in_channels * n_bins, widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm1d(widths[0]), nn.ReLU())
+        self.blocks = nn.Sequential(*[TemporalBlock(widths[i], widths[i + 1], stride=2 if i % 2 == 0 else 1)
+                                      for i in range(6)])
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(widths[-1], n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x.flatten(1, 2)))  # [batch, channels * n_bins, frames] -> [batch, 96, frames/8]
+        return self.classifier(x.mean(2))
+
+
+ARCHITECTURES = {cls.arch: cls for cls in (SpeechCNN, TemporalResNet)}
+
+
+def build_model(arch: str, features: FeatureConfig, n_classes: int) -> nn.Module:
+    """A fresh model of architecture ``arch`` ('book' or 'tcresnet') for inputs of ``features``."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}.")
+    return ARCHITECTURES[arch](features.channels, n_classes, n_bins=features.n_bins)
 
 
 class CheckpointError(ValueError):
@@ -49,7 +100,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, features: FeatureConfig,
     """Write weights plus everything needed to use them; ``extra`` holds plain values (e.g. training state)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "variant": features.variant, "features": features.to_dict(),
+    payload = {"format": CHECKPOINT_FORMAT, "variant": features.variant, "arch": model.arch,
+               "features": features.to_dict(),
                "classes": list(classes), "sample_rate": features.sample_rate,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -75,13 +127,17 @@ def load_checkpoint(path: str | Path, expect_variant: str | None = None) -> dict
     return payload
 
 
-def model_from_checkpoint(payload: dict) -> tuple[SpeechCNN, FeatureConfig]:
+def model_from_checkpoint(payload: dict) -> tuple[nn.Module, FeatureConfig]:
     """Build the model and feature config a checkpoint describes; raises CheckpointError on a mismatch."""
     features = FeatureConfig(**payload["features"])
-    model = SpeechCNN(features.channels, len(payload["classes"]))
+    arch = payload.get("arch", SpeechCNN.arch)  # checkpoints written before the extra architecture are the book's
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"Unknown architecture {arch!r} in the checkpoint; this version knows "
+                              f"{', '.join(ARCHITECTURES)}.")
+    model = build_model(arch, features, len(payload["classes"]))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
-        raise CheckpointError(f"The weights do not fit the {features.variant!r} model: "
+        raise CheckpointError(f"The weights do not fit the {features.variant!r} model ({arch} architecture): "
                               f"{str(error).splitlines()[0]}") from None
     return model.eval(), features

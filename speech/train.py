@@ -44,7 +44,7 @@ from speech.data import (BACKGROUND_FOLDER, CLASSES, CREDIT, class_counts, downl
                          speech_commands_clips, speech_commands_folder, split_clips)
 from speech.evaluate import as_float, confusion_matrix, report_from_confusion
 from speech.features import FeatureConfig, Featurizer
-from speech.model import SpeechCNN, load_checkpoint, save_checkpoint
+from speech.model import CheckpointError, build_model, load_checkpoint, model_from_checkpoint, save_checkpoint
 
 SPEECH_COMMANDS_PREFIX = "speechcommands:"
 
@@ -52,6 +52,8 @@ SPEECH_COMMANDS_PREFIX = "speechcommands:"
 @dataclass
 class TrainConfig:
     variant: str = "baseline"
+    arch: str = "book"               # "book": the book's CNN; "tcresnet": the extra temporal-convolution ResNet
+    n_mels: int = 128                # mel bands of the mel variant
     data: list[str] = field(default_factory=lambda: ["../shared/speech_commands_real"])
     extra_train: list[str] = field(default_factory=list)
     download: bool = False           # download Speech Commands for speechcommands:ROOT sources
@@ -63,6 +65,8 @@ class TrainConfig:
     patience: int = 3
     balanced: bool = True            # draw every word equally often
     specaugment: bool = False
+    speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
+    init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
     seed: int = 0
     device: str = "auto"
@@ -232,9 +236,11 @@ def train(config: TrainConfig) -> Optional[dict]:
               ("lr_find", ".lr_find.csv")]}
 
     data = gather_data(config, rank)
-    features = FeatureConfig(variant=config.variant)
+    features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
     featurizer = Featurizer(features).to(device)
-    model = SpeechCNN(features.channels, len(CLASSES)).to(device, memory_format=torch.channels_last)
+    model = build_model(config.arch, features, len(CLASSES))
+    initial_card = initialize(model, features, config.init) if config.init else None
+    model = model.to(device, memory_format=torch.channels_last)
     ddp_model = DistributedDataParallel(model) if distributed else model
     book_dropout = dropout_rates(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr)
@@ -242,7 +248,7 @@ def train(config: TrainConfig) -> Optional[dict]:
     per_rank_batch = max(config.batch_size // world, 1)
     steps_per_epoch = max(epoch_size // (per_rank_batch * world), 1)
     noise = data.noise.to(device)
-    augmentation = AugmentConfig()
+    augmentation = AugmentConfig(speed=(1 - config.speed, 1 + config.speed))
     masks = torch.nn.Sequential(T.FrequencyMasking(features.n_bins // 8, iid_masks=True),
                                 T.TimeMasking(10, iid_masks=True)).to(device) if config.specaugment else None
     generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
@@ -353,7 +359,7 @@ def train(config: TrainConfig) -> Optional[dict]:
 
     card = None
     if main_process and not stopped:
-        card = model_card(config, data, state, features, augmentation, world)
+        card = model_card(config, data, state, features, augmentation, world, initial_card)
         best = load_checkpoint(paths["best"])
         best["card"] = card
         torch.save(best, paths["best"])
@@ -363,6 +369,21 @@ def train(config: TrainConfig) -> Optional[dict]:
     if distributed:
         dist.destroy_process_group()
     return card
+
+
+def initialize(model: torch.nn.Module, features: FeatureConfig, path: str) -> dict:
+    """Load the weights of checkpoint ``path`` into ``model`` (fine-tuning, or continuing a shipped model on
+    more data); returns that checkpoint's card (empty when it has none). Exits with a message on a mismatch."""
+    try:
+        payload = load_checkpoint(path)
+        source, source_features = model_from_checkpoint(payload)
+    except CheckpointError as error:
+        raise SystemExit(f"error: --init: {error}")
+    if source.arch != model.arch or source_features != features or payload["classes"] != list(CLASSES):
+        raise SystemExit(f"error: --init: {path} holds a {source.arch} model on {source_features.variant} features "
+                         f"{source_features.to_dict()}, not this run's {model.arch} model on {features.to_dict()}.")
+    model.load_state_dict(source.state_dict())
+    return payload.get("card") or {}
 
 
 def lr_find(config, data, optimizer, training_step, per_rank_batch, world, rank, path,
@@ -393,10 +414,11 @@ def lr_find(config, data, optimizer, training_step, per_rank_batch, world, rank,
     return None
 
 
-def model_card(config, data, state, features, augmentation, world) -> dict:
+def model_card(config, data, state, features, augmentation, world, initial_card=None) -> dict:
     report = state["best_report"]
     card = {
         "variant": config.variant,
+        "arch": config.arch,
         "date": datetime.date.today().isoformat(),
         "classes": list(CLASSES),
         "features": features.to_dict(),
@@ -410,6 +432,9 @@ def model_card(config, data, state, features, augmentation, world) -> dict:
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
                      "seed": config.seed, "processes": world, "train_seconds": round(state["elapsed"], 1),
                      "command": "python -m speech.train " + " ".join(sys.argv[1:])},
+        **({"initialized_from": {"checkpoint": config.init, "training": initial_card.get("training", {}),
+                                 "validation_macro_accuracy": initial_card.get("validation", {}).get("macro_accuracy")}}
+           if config.init else {}),
         "validation": {"accuracy": report["accuracy"], "macro_accuracy": report["macro_accuracy"],
                        "per_class": report["per_class"], "n": report["n"]},
         "credit": CREDIT,

@@ -1,7 +1,8 @@
 """Synthetic voices from offline Debian text-to-speech engines, placed in 1 s clips like the dataset.
 
     python -m speech.tts --set examples --out examples          # the bundled examples (free voices)
-    python -m speech.tts --set training --out data/tts --per-word 60
+    python -m speech.tts --set training --out data/tts --per-word 78
+    python -m speech.tts --set extra-training --out data/tts-extra --per-word 50
 
 Each voice speaks each word with a random rate (0.8-1.3x) and pitch (+-20 %); the word is trimmed,
 given a random peak level and placed at a random offset in a 1 s, 16 kHz mono clip, written as
@@ -73,6 +74,14 @@ TRAINING_VOICES = {
     "festival-kal": _festival("kal_diphone"),
     "espeak-us-m3": _espeak("en-us+m3"), "espeak-gb-f2": _espeak("en+f2"),
 }
+# More speakers for a second round of training: English with a German or French accent (the dataset's
+# speakers are not all native) and two British festival voices. Kept apart from TRAINING_VOICES so that
+# the first set stays exactly reproducible.
+EXTRA_TRAINING_VOICES = {
+    **{f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130) for v in ("de1", "de2", "fr1")},
+    **{f"festival-{v}": _festival(f"{v}_diphone") for v in ("rab", "don")},
+}
+VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES}
 
 
 def place_in_clip(waveform: torch.Tensor, rng: random.Random, threshold: float = 0.02) -> torch.Tensor:
@@ -111,12 +120,12 @@ def synthesize(voices: dict, out: Path, per_word: int, seed: int = 0, words=CLAS
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("examples", "training"), required=True)
+    parser.add_argument("--set", choices=tuple(VOICE_SETS), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-word", type=int, help="clips per word (default: one per voice)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    voices = EXAMPLE_VOICES if args.set == "examples" else TRAINING_VOICES
+    voices = VOICE_SETS[args.set]
     count = synthesize(voices, args.out, args.per_word or len(voices), args.seed)
     print(f"wrote {count} clips to {args.out}")
 

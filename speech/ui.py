@@ -7,7 +7,7 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from speech import EXAMPLES_DIR, checkpoints_dir
+from speech import EXAMPLES_DIR, checkpoint_files, checkpoints_dir
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, load_audio, to_wav_bytes
 from speech.data import folder_clips
 from speech.features import VARIANTS
@@ -42,9 +42,7 @@ def predictor(path: str, expect_variant: Optional[str], modified: float) -> Pred
 
 def shipped_checkpoints() -> dict[str, Path]:
     """name -> checkpoint file in the checkpoints folder (the book's three variants first)."""
-    found = {p.stem: p for p in sorted(checkpoints_dir().glob("*.pt")) if not p.name.endswith(".last.pt")}
-    order = ["baseline", "mel", "complex"]
-    return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
+    return checkpoint_files(checkpoints_dir())
 
 
 def load_predictor(name: str, path: Path) -> Optional[Predictor]:

@@ -116,7 +116,8 @@ def figure_titles(app: AppTest) -> list[str]:
 def test_results_page_switches_variants_and_threshold():
     app = run("pages/6_Results.py")
     assert not app.exception
-    assert len(app.table[0].value) == len(shipped_checkpoints())  # one accuracy row per variant
+    # one accuracy row per variant; the book's three are chosen at first, extra architectures on request
+    assert len(app.table[0].value) == min(len(shipped_checkpoints()), 3)
     app.multiselect[0].set_value(["mel"]).run()
     assert not app.exception
     assert len(app.table[0].value) == 1

@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from speech import checkpoint_files
 from speech.features import FeatureConfig
-from speech.model import CheckpointError, SpeechCNN, load_checkpoint, model_from_checkpoint, save_checkpoint
+from speech.model import (CheckpointError, SpeechCNN, TemporalResNet, build_model, load_checkpoint,
+                          model_from_checkpoint, save_checkpoint)
 from speech.predict import Predictor
 
 
@@ -49,3 +51,41 @@ def test_round_trip_and_errors(tmp_path):
     torch.save(mismatched, tmp_path / "mismatched.pt")
     with pytest.raises(CheckpointError, match="do not fit the 'mel' model"):
         Predictor.from_checkpoint(tmp_path / "mismatched.pt")
+
+
+def test_temporal_resnet_shapes_and_batch_of_one():
+    features = FeatureConfig(variant="mel", n_mels=40)
+    model = build_model("tcresnet", features, 30).eval()
+    assert isinstance(model, TemporalResNet)
+    assert model(torch.randn(3, 1, 40, 101)).shape == (3, 30)
+    assert model(torch.randn(1, 1, 40, 101)).shape == (1, 30)
+    assert 0.4e6 < sum(p.numel() for p in model.parameters()) < 0.7e6
+    with pytest.raises(ValueError, match="Unknown architecture"):
+        build_model("transformer", features, 30)
+
+
+def test_checkpoint_records_the_architecture(tmp_path):
+    features = FeatureConfig(variant="mel", n_mels=40)
+    model = build_model("tcresnet", features, 30)
+    save_checkpoint(tmp_path / "tc.pt", model, features, ["w"] * 30)
+    payload = load_checkpoint(tmp_path / "tc.pt")
+    loaded, loaded_features = model_from_checkpoint(payload)
+    assert payload["arch"] == "tcresnet" and isinstance(loaded, TemporalResNet) and loaded_features == features
+
+    legacy = {k: v for k, v in load_checkpoint_of_book(tmp_path).items() if k != "arch"}  # written before "arch"
+    assert isinstance(model_from_checkpoint(legacy)[0], SpeechCNN)
+    with pytest.raises(CheckpointError, match="Unknown architecture 'rnn'"):
+        model_from_checkpoint(dict(payload, arch="rnn"))
+    with pytest.raises(CheckpointError, match=r"do not fit the 'mel' model \(book architecture\)"):
+        model_from_checkpoint(dict(payload, arch="book"))
+
+
+def load_checkpoint_of_book(tmp_path) -> dict:
+    save_checkpoint(tmp_path / "book.pt", SpeechCNN(1), FeatureConfig(variant="mel"), ["w"] * 30)
+    return load_checkpoint(tmp_path / "book.pt")
+
+
+def test_checkpoint_files_put_the_book_variants_first(tmp_path):
+    for name in ("tcresnet.pt", "complex.pt", "mel.pt", "mel.last.pt", "baseline.pt", "a_run.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert list(checkpoint_files(tmp_path)) == ["baseline", "mel", "complex", "a_run", "tcresnet"]

@@ -64,6 +64,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, m
     assert read_log(tmp_path / "straight" / "mel.log.csv") == read_log(tmp_path / "resumed" / "mel.log.csv")
 
 
+def test_temporal_resnet_trains_and_continues_from_its_checkpoint(tiny_tree, tmp_path):
+    card = train(config(tiny_tree, tmp_path / "first", arch="tcresnet", n_mels=40, name="tc", epochs=4,
+                        max_lr=3e-3, speed=0.1))
+    assert card["arch"] == "tcresnet" and card["features"]["n_mels"] == 40 and card["augmentation"]["speed"] == [0.9, 1.1]
+    train_losses = [float(r["loss"]) for r in read_log(tmp_path / "first" / "tc.log.csv") if r["set"] == "train"]
+    assert train_losses[-1] < train_losses[0] - 0.3
+    first = tmp_path / "first" / "tc.pt"
+    # --init starts from the given weights: with no step taken (lr 0) the saved weights are the initial ones
+    card = train(config(tiny_tree, tmp_path / "again", arch="tcresnet", n_mels=40, name="tc", epochs=1,
+                        max_lr=1e-12, init=str(first)))
+    assert card["initialized_from"]["checkpoint"] == str(first)
+    before, after = weights(first), weights(tmp_path / "again" / "tc.pt")
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-6)
+               for k in before if "running" not in k and "num_batches" not in k)
+    with pytest.raises(SystemExit, match="not this run's book model"):
+        train(config(tiny_tree, tmp_path / "wrong", init=str(first)))
+
+
 def test_ctrl_c_saves_a_checkpoint(tiny_tree, tmp_path):
     command = [sys.executable, "-m", "speech.train", "--variant", "mel", "--data", str(tiny_tree),
                "--validation-percent", "30", "--epochs", "50", "--epoch-size", "64", "--batch-size", "8",
