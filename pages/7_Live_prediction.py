@@ -1,5 +1,6 @@
 import streamlit as st
 
+from speech import best_checkpoint
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, LoadedAudio
 from speech.data import CLASSES
 from speech.plots import model_input_figure, probability_figure, waveform_figure
@@ -15,8 +16,9 @@ if not checkpoints:
     st.stop()
 names = list(checkpoints)
 mode = st.radio("Models", ["One variant", "All side by side"], horizontal=True)
-chosen = names if mode == "All side by side" else [st.selectbox("Variant", names, index=names.index("mel")
-                                                               if "mel" in names else 0)]
+best = best_checkpoint(checkpoints)  # start on the model with the best validation figure
+chosen = names if mode == "All side by side" else [st.selectbox("Variant", names, index=names.index(best) if best else 0,
+                                                               help="The default is the best on validation.")]
 
 microphone, upload = st.tabs(["Microphone", "Upload a file"])
 with microphone:

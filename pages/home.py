@@ -1,8 +1,6 @@
-import json
-
 import streamlit as st
 
-from speech import EXAMPLES_DIR, checkpoints_dir
+from speech import EXAMPLES_DIR, checkpoints_dir, model_card
 from speech.data import CLASSES, CREDIT
 from speech.ui import example_paths, shipped_checkpoints
 
@@ -43,11 +41,12 @@ with right:
     if not checkpoints:
         st.warning(f"No checkpoints in `{checkpoints_dir()}`; train one with `python -m speech.train` (see README).")
     for name, path in checkpoints.items():
-        card_path = path.with_suffix(".card.json")
+        card = model_card(path)
         figure = ""
-        if card_path.is_file():
-            validation = json.loads(card_path.read_text())["validation"]
-            figure = (f" — validation macro accuracy **{validation['macro_accuracy']:.3f}** "
-                      f"(accuracy {validation['accuracy']:.3f}, {validation['n']} clips of held-out speakers)")
+        if "validation" in card:
+            validation = card["validation"]
+            figure = (f" ({card.get('arch', 'book')} architecture, {card['variant']} features) — validation macro "
+                      f"accuracy **{validation['macro_accuracy']:.3f}** (accuracy {validation['accuracy']:.3f}, "
+                      f"{validation['n']} clips of held-out speakers)")
         st.markdown(f"- `{path.name}`{figure}")
 st.caption(CREDIT)

@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# Reproduces checkpoints/: synthetic training voices, then lr finder and training for the three book variants.
-# Needs ../shared/speech_commands_real and the Debian TTS packages listed in README (for data/tts).
+# Reproduces checkpoints/ in two stages (see README, "Shipped checkpoints"):
+#   stage 1: the book's three variants from scratch on the real clips + the first synthetic voices (runs/stage1);
+#   stage 2: each continued from its stage-1 weights (--init) with more synthetic voices and speed augmentation,
+#            and the extra tcresnet architecture from scratch, written to checkpoints/.
+# Needs ../shared/speech_commands_real and the Debian TTS packages listed in README (for data/tts*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -d data/tts ] || $PY -m speech.tts --set training --out data/tts --per-word 78
-COMMON=(--data ../shared/speech_commands_real --extra-train data/tts --epoch-size 6400 --batch-size 32
-        --max-lr 1e-3 --patience 5 --dropout-ramp 0.5 --bf16 --seed 0 --out checkpoints)
+[ -d data/tts-extra ] || $PY -m speech.tts --set extra-training --out data/tts-extra --per-word 50
+
+STAGE1=(--data ../shared/speech_commands_real --extra-train data/tts --epoch-size 6400 --batch-size 32
+        --max-lr 1e-3 --patience 5 --dropout-ramp 0.5 --bf16 --seed 0 --out runs/stage1)
 for spec in mel:18 baseline:16 complex:16; do
   variant=${spec%%:*} epochs=${spec##*:}
-  $PY -m speech.train --variant "$variant" "${COMMON[@]}" --epochs "$epochs" --lr-find --lr-find-steps 100
-  $PY -m speech.train --variant "$variant" "${COMMON[@]}" --epochs "$epochs"
+  $PY -m speech.train --variant "$variant" "${STAGE1[@]}" --epochs "$epochs"
 done
+
+STAGE2=(--data ../shared/speech_commands_real --extra-train data/tts data/tts-extra --epoch-size 6400
+        --batch-size 32 --max-lr 5e-4 --patience 4 --speed 0.1 --bf16 --seed 1 --threads 1 --out checkpoints)
+for variant in complex baseline mel; do
+  for mode in --lr-find ""; do
+    $PY -m speech.train --variant "$variant" "${STAGE2[@]}" --init "runs/stage1/$variant.pt" --epochs 10 $mode
+  done
+done
+
+TC=(--variant mel --arch tcresnet --n-mels 64 --name tcresnet --data ../shared/speech_commands_real
+    --extra-train data/tts data/tts-extra --epoch-size 6400 --batch-size 64 --max-lr 3e-3 --patience 10
+    --speed 0.15 --specaugment --seed 0 --threads 1 --out checkpoints)
+$PY -m speech.train "${TC[@]}" --epochs 80 --lr-find --lr-find-steps 100
+$PY -m speech.train "${TC[@]}" --epochs 80

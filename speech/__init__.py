@@ -7,6 +7,7 @@ amplitudes in [-1, 1].
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -27,3 +28,18 @@ def checkpoint_files(folder: Path | None = None) -> dict[str, Path]:
     found = {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.endswith(".last.pt")}
     order = ["baseline", "mel", "complex"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
+
+
+def model_card(checkpoint: Path) -> dict:
+    """The model card (``NAME.card.json``) beside a checkpoint; empty when missing or unreadable."""
+    try:
+        return json.loads(checkpoint.with_suffix(".card.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
+    """The name whose model card reports the highest validation macro accuracy (None without cards)."""
+    scored = {name: model_card(path).get("validation", {}).get("macro_accuracy") for name, path in checkpoints.items()}
+    scored = {name: score for name, score in scored.items() if isinstance(score, (int, float))}
+    return max(scored, key=scored.get) if scored else None

@@ -1,7 +1,9 @@
+import json
+
 import pytest
 import torch
 
-from speech import checkpoint_files
+from speech import best_checkpoint, checkpoint_files, model_card
 from speech.features import FeatureConfig
 from speech.model import (CheckpointError, SpeechCNN, TemporalResNet, build_model, load_checkpoint,
                           model_from_checkpoint, save_checkpoint)
@@ -89,3 +91,15 @@ def test_checkpoint_files_put_the_book_variants_first(tmp_path):
     for name in ("tcresnet.pt", "complex.pt", "mel.pt", "mel.last.pt", "baseline.pt", "a_run.pt"):
         (tmp_path / name).write_bytes(b"")
     assert list(checkpoint_files(tmp_path)) == ["baseline", "mel", "complex", "a_run", "tcresnet"]
+
+
+def test_best_checkpoint_reads_the_model_cards(tmp_path):
+    for name, macro in (("mel", 0.8), ("complex", 0.9)):
+        (tmp_path / f"{name}.pt").write_bytes(b"")
+        (tmp_path / f"{name}.card.json").write_text(json.dumps({"validation": {"macro_accuracy": macro}}))
+    (tmp_path / "baseline.pt").write_bytes(b"")
+    (tmp_path / "baseline.card.json").write_text("{not json")  # unreadable: no figure, not an error
+    files = checkpoint_files(tmp_path)
+    assert model_card(files["baseline"]) == {} and model_card(files["mel"])["validation"]["macro_accuracy"] == 0.8
+    assert best_checkpoint(files) == "complex"
+    assert best_checkpoint({"baseline": files["baseline"]}) is None
