@@ -18,7 +18,7 @@ for spec in mel:18 baseline:16 complex:16; do
 done
 
 STAGE2=(--data ../shared/speech_commands_real --extra-train data/tts data/tts-extra --epoch-size 6400
-        --batch-size 32 --max-lr 5e-4 --patience 4 --speed 0.1 --bf16 --seed 1 --threads 1 --out checkpoints)
+        --batch-size 32 --max-lr 5e-4 --patience 10 --speed 0.1 --bf16 --seed 1 --threads 1 --out checkpoints)
 for variant in complex baseline mel; do
   for mode in --lr-find ""; do
     $PY -m speech.train --variant "$variant" "${STAGE2[@]}" --init "runs/stage1/$variant.pt" --epochs 10 $mode
@@ -26,7 +26,7 @@ for variant in complex baseline mel; do
 done
 
 TC=(--variant mel --arch tcresnet --n-mels 64 --name tcresnet --data ../shared/speech_commands_real
-    --extra-train data/tts data/tts-extra --epoch-size 6400 --batch-size 64 --max-lr 3e-3 --patience 10
+    --extra-train data/tts data/tts-extra --epoch-size 6400 --batch-size 64 --max-lr 3e-3 --patience 120
     --speed 0.15 --specaugment --seed 0 --threads 1 --out checkpoints)
-$PY -m speech.train "${TC[@]}" --epochs 80 --lr-find --lr-find-steps 100
-$PY -m speech.train "${TC[@]}" --epochs 80
+$PY -m speech.train "${TC[@]}" --epochs 120 --lr-find --lr-find-steps 100
+$PY -m speech.train "${TC[@]}" --epochs 120
