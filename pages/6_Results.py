@@ -15,7 +15,7 @@ st.markdown(
     "The same CNN was trained on three inputs: the **power spectrogram** (baseline), a **128-band mel** "
     "spectrogram, and the **complex** STFT (real and imaginary parts as two channels). Compare how they learned "
     "and where they go wrong — each variant makes *different* mistakes. Beside the book's CNN there is an extra "
-    "architecture, **tcresnet**: a small temporal-convolution ResNet on 40 mel bands that treats the frequency rows "
+    "architecture, **tcresnet**: a small temporal-convolution ResNet on 64 mel bands that treats the frequency rows "
     "as channels and convolves along time only — add it in the variant picker."
 )
 
@@ -85,6 +85,12 @@ for column, name in zip(columns, chosen):
                         f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips. "
                         f"Best epoch {training['best_epoch']} of {training['epochs_run']}, "
                         f"{card['data']['training_clips']} training clips.")
+            start = card.get("initialized_from")
+            if start:
+                before = start.get("validation_macro_accuracy")
+                st.caption(f"Continued from `{start['checkpoint']}` ({start.get('training', {}).get('epochs_run', '?')} "
+                           "epochs from scratch" + (f", validation macro accuracy {before:.3f}" if before else "")
+                           + "); the curves show the continuation.")
             with st.expander("Model card"):
                 st.json(card)
         log = path.with_suffix(".log.csv")
