@@ -72,7 +72,7 @@ def random_gain(waves: torch.Tensor, gain_db: tuple[float, float], generator: to
 def augment(waves: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
             generator: torch.Generator) -> torch.Tensor:
     """Speed, time shift, background noise, gain, in that order."""
-    if config.speed != (1.0, 1.0):
+    if config.speed != (1.0, 1.0):  # skipped when off, so runs without it draw the same random numbers as before
         waves = change_speed(waves, config.speed, generator)
     waves = time_shift(waves, int(config.shift_seconds * SAMPLE_RATE), generator)
     waves = add_noise(waves, noise, config.snr_db, config.noise_probability, generator)

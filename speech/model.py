@@ -87,7 +87,7 @@ ARCHITECTURES = {cls.arch: cls for cls in (SpeechCNN, TemporalResNet)}
 def build_model(arch: str, features: FeatureConfig, n_classes: int) -> nn.Module:
     """A fresh model of architecture ``arch`` ('book' or 'tcresnet') for inputs of ``features``."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}.")
+        raise ValueError(f"Unknown architecture {arch!r}; this version knows {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[arch](features.channels, n_classes, n_bins=features.n_bins)
 
 
@@ -131,10 +131,10 @@ def model_from_checkpoint(payload: dict) -> tuple[nn.Module, FeatureConfig]:
     """Build the model and feature config a checkpoint describes; raises CheckpointError on a mismatch."""
     features = FeatureConfig(**payload["features"])
     arch = payload.get("arch", SpeechCNN.arch)  # checkpoints written before the extra architecture are the book's
-    if arch not in ARCHITECTURES:
-        raise CheckpointError(f"Unknown architecture {arch!r} in the checkpoint; this version knows "
-                              f"{', '.join(ARCHITECTURES)}.")
-    model = build_model(arch, features, len(payload["classes"]))
+    try:
+        model = build_model(arch, features, len(payload["classes"]))
+    except ValueError as error:
+        raise CheckpointError(f"The checkpoint asks for an architecture this version cannot build. {error}") from None
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

@@ -235,11 +235,12 @@ def train(config: TrainConfig) -> Optional[dict]:
              [("best", ".pt"), ("last", ".last.pt"), ("log", ".log.csv"), ("card", ".card.json"),
               ("lr_find", ".lr_find.csv")]}
 
-    data = gather_data(config, rank)
+    # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
     features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
-    featurizer = Featurizer(features).to(device)
     model = build_model(config.arch, features, len(CLASSES))
     initial_card = initialize(model, features, config.init) if config.init else None
+    data = gather_data(config, rank)
+    featurizer = Featurizer(features).to(device)
     model = model.to(device, memory_format=torch.channels_last)
     ddp_model = DistributedDataParallel(model) if distributed else model
     book_dropout = dropout_rates(model)
