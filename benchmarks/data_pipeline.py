@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from speech.evaluate import as_float  # noqa: E402
+from speech.audio import from_int16  # noqa: E402
 from speech.features import FeatureConfig, Featurizer  # noqa: E402
 
 
@@ -30,7 +30,7 @@ class PerItemFeatures(Dataset):
         return len(self.waves)
 
     def __getitem__(self, index):
-        return self.featurizer(as_float(self.waves[index]))[0]
+        return self.featurizer(from_int16(self.waves[index]))[0]
 
 
 def per_item(waves, featurizer, batch_size) -> float:
@@ -44,7 +44,7 @@ def batched(waves, featurizer, batch_size) -> float:
     start = time.perf_counter()
     order = torch.randperm(len(waves))
     for i in range(0, len(waves), batch_size):
-        batch = featurizer(as_float(waves[order[i:i + batch_size]]))
+        batch = featurizer(from_int16(waves[order[i:i + batch_size]]))
         assert batch.dim() == 4
     return len(waves) / (time.perf_counter() - start)
 

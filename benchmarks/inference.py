@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from speech import SHIPPED_CHECKPOINTS, checkpoint_files  # noqa: E402
+from speech import SHIPPED_CHECKPOINTS  # noqa: E402
+from speech.catalog import checkpoint_files  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
 
 

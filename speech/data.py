@@ -1,12 +1,13 @@
 """Data: Speech Commands v0.01 (download, official splits) and any ``<word>/*.wav|flac|...`` folder.
 
 A dataset item is a :class:`Clip` (path, label, speaker). :func:`load_waveforms` decodes a list of
-clips into one int16 tensor ``[n, 16000]`` (1 s at 16 kHz, padded/cut like the book's ``pad_to``)
-so that training can index batches straight from memory.
+clips into one int16 tensor ``[n, 16000]`` (the 1 s each model hears, :func:`speech.audio.model_window`)
+so that training and evaluation can index batches straight from memory.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -16,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-import numpy as np
-import soundfile as sf
 import torch
-import torchaudio.functional as AF
 from torchaudio.datasets import SPEECHCOMMANDS
 from torchaudio.datasets.speechcommands import _CHECKSUMS, HASH_DIVIDER
 from tqdm.auto import tqdm
 
-from speech.audio import AUDIO_SUFFIXES, CLIP_SAMPLES, SAMPLE_RATE, fix_length
+from speech.audio import CLIP_SAMPLES, load_audio, model_window, to_int16
+from speech.catalog import AUDIO_SUFFIXES
 
 # The 30 words of Speech Commands v0.01, in alphabetical order as in the book.
 CLASSES: tuple[str, ...] = (
@@ -88,6 +87,14 @@ def split_clips(clips: Iterable[Clip], subset: str, validation_percent: float = 
                 testing_percent: float = 10.0) -> list[Clip]:
     """The clips of one speaker-disjoint subset ('training', 'validation' or 'testing')."""
     return [c for c in clips if split_of(c.speaker, validation_percent, testing_percent) == subset]
+
+
+def speaker_split(root: str | Path, validation_percent: float) -> tuple[list[Clip], list[Clip]]:
+    """(training, validation) clips of a ``<word>/*`` folder, split by a stable hash of the speaker: the split
+    ``speech.train`` uses, so a benchmark can score exactly the speakers a checkpoint never heard."""
+    every = folder_clips(root)
+    return (split_clips(every, "training", validation_percent, 0),
+            split_clips(every, "validation", validation_percent, 0))
 
 
 def class_counts(clips: Iterable[Clip], classes: Sequence[str] = CLASSES) -> dict[str, int]:
@@ -190,23 +197,25 @@ def speech_commands_clips(root: str | Path, subset: Optional[str] = None,
 # --- decoding --------------------------------------------------------------------------------
 
 def read_clip(path: str | Path, length: int = CLIP_SAMPLES) -> torch.Tensor:
-    """Decode one dataset clip to float32 ``[length]`` at 16 kHz (mono, padded/cut at the end)."""
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    waveform = torch.from_numpy(data.mean(axis=1))
-    if rate != SAMPLE_RATE:
-        waveform = AF.resample(waveform, rate, SAMPLE_RATE)
-    return fix_length(waveform, length)
+    """The float32 ``[length]`` a model hears of a dataset file (decoded by :func:`speech.audio.load_audio`
+    without the checks meant for user input: dataset clips may be short or silent)."""
+    return model_window(read_whole(path), length)[0]
+
+
+def read_whole(path: str | Path) -> torch.Tensor:
+    """A whole file as float32 ``[time]`` mono at 16 kHz, with no length or silence check."""
+    return load_audio(path, max_seconds=math.inf, min_seconds=0.0, reject_silence=False).waveform
 
 
 def load_waveforms(clips: Sequence[Clip], length: int = CLIP_SAMPLES, desc: str = "decoding",
                    progress: Optional[ProgressCallback] = None) -> torch.Tensor:
-    """Decode ``clips`` into int16 ``[n, length]`` (scale 1/32768 for float amplitudes).
+    """Decode ``clips`` into int16 ``[n, length]`` (:func:`speech.audio.from_int16` gives float amplitudes).
 
     int16 halves the memory of float32 so the whole training set stays in RAM.
     """
     out = torch.empty(len(clips), length, dtype=torch.int16)
     for i, clip in enumerate(tqdm(clips, desc=desc, unit="clip", leave=False)):
-        out[i] = (read_clip(clip.path, length).clamp(-1, 1) * 32767).round().to(torch.int16)
+        out[i] = to_int16(read_clip(clip.path, length))
         if progress is not None:
             progress(i + 1, len(clips))
     return out
@@ -220,14 +229,8 @@ def load_background_noise(folder: str | Path) -> torch.Tensor:
     folder = Path(folder)
     if not folder.is_dir():
         return torch.zeros(0)
-    parts = [read_clip(p, length=_length_at_16k(p))
-             for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES]
+    parts = [read_whole(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES]
     return torch.cat(parts) if parts else torch.zeros(0)
-
-
-def _length_at_16k(path: Path) -> int:
-    info = sf.info(str(path))
-    return info.frames * SAMPLE_RATE // info.samplerate
 
 
 def labels_tensor(clips: Sequence[Clip], classes: Sequence[str] = CLASSES) -> torch.Tensor:

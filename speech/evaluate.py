@@ -2,8 +2,10 @@
 
     python -m speech.evaluate --checkpoint checkpoints/mel.pt --data ../shared/speech_commands_real [--json]
 
-DIR is any ``<word>/*`` tree; folders that are not classes of the checkpoint are ignored, clips are
-padded/cut to 1 s like in training. With ``--json`` stdout is exactly one JSON object.
+DIR is any ``<word>/*`` tree; folders that are not classes of the checkpoint are ignored; each clip is heard
+as in training (:func:`speech.audio.model_window`). With ``--json`` stdout is exactly one JSON object.
+
+Validation inside ``speech.train`` runs :func:`predict_batches` too, so both give the same numbers.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from speech.features import Featurizer
-from speech.data import folder_clips, labels_tensor, load_waveforms
-from speech.model import CheckpointError, load_checkpoint, model_from_checkpoint
+from speech.audio import from_int16
+from speech.model import CheckpointError
+from speech.data import Clip, folder_clips, labels_tensor, load_waveforms
+from speech.predict import Predictor
+
+BATCH_SIZE = 128
 
 
 def confusion_matrix(targets: torch.Tensor, predictions: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -62,46 +67,46 @@ def report_from_confusion(confusion: torch.Tensor, classes: Sequence[str], top: 
 
 
 @torch.inference_mode()
-def predict_batches(model: nn.Module, featurizer: nn.Module, waves: torch.Tensor, batch_size: int = 128,
+def predict_batches(model: nn.Module, featurizer: nn.Module, waves: torch.Tensor, batch_size: int = BATCH_SIZE,
                     device: torch.device | str = "cpu",
                     progress: Optional[Callable[[int, int], None]] = None) -> torch.Tensor:
-    """Logits float32 ``[n, n_classes]`` for int16 or float waveforms ``[n, 16000]``."""
+    """Logits float32 ``[n, n_classes]`` for int16 or float waveforms ``[n, 16000]``, in eval mode and fp32
+    (training's validation and evaluation both call this, so their figures agree)."""
     model.eval()
     outputs = []
     for start in tqdm(range(0, len(waves), batch_size), desc="evaluating", unit="batch", leave=False,
-                      file=sys.stderr):
-        batch = as_float(waves[start:start + batch_size]).to(device)
-        outputs.append(model(featurizer(batch)).float().cpu())
+                      file=sys.stderr, disable=len(waves) <= batch_size):
+        batch = from_int16(waves[start:start + batch_size]).to(device)
+        outputs.append(model(featurizer(batch)).float())
         if progress is not None:
             progress(min(start + batch_size, len(waves)), len(waves))
-    return torch.cat(outputs) if outputs else torch.zeros(0, 0)
+    return torch.cat(outputs) if outputs else torch.zeros(0, 0, device=device)
 
 
-def as_float(waves: torch.Tensor) -> torch.Tensor:
-    """int16 PCM -> float32 in [-1, 1]; float input is passed through."""
-    return waves.float() / 32768 if waves.dtype == torch.int16 else waves.float()
-
-
-def evaluate_waves(model: nn.Module, featurizer: nn.Module, waves: torch.Tensor, targets: torch.Tensor,
-                   classes: Sequence[str], batch_size: int = 128,
+def evaluate_waves(predictor: Predictor, waves: torch.Tensor, targets: torch.Tensor,
                    progress: Optional[Callable[[int, int], None]] = None) -> tuple[Report, torch.Tensor]:
-    """Report and predicted class indices int64 ``[n]`` for waveforms ``[n, 16000]`` with ``targets [n]``."""
-    predictions = predict_batches(model, featurizer, waves, batch_size, progress=progress).argmax(1)
-    return report_from_confusion(confusion_matrix(targets, predictions, len(classes)), classes), predictions
+    """Report and predicted class indices int64 ``[n]`` for waveforms ``[n, 16000]`` with ``targets [n]``
+    (indices into ``predictor.classes``)."""
+    predictions = predict_batches(predictor.model, predictor.featurizer, waves, progress=progress).argmax(1)
+    confusion = confusion_matrix(targets, predictions, len(predictor.classes))
+    return report_from_confusion(confusion, predictor.classes), predictions
 
 
-def evaluate_folder(checkpoint: str, data: str, batch_size: int = 128) -> Report:
+def evaluate_clips(predictor: Predictor, clips: Sequence[Clip],
+                   progress: Optional[Callable[[int, int], None]] = None) -> tuple[Report, torch.Tensor]:
+    """Decode ``clips`` (words among ``predictor.classes``) and evaluate them: (report, predictions ``[n]``)."""
+    waves = load_waveforms(clips, progress=progress)
+    return evaluate_waves(predictor, waves, labels_tensor(clips, predictor.classes))
+
+
+def evaluate_folder(checkpoint: str, data: str) -> Report:
     """Evaluate a checkpoint on a ``<word>/*`` tree. Raises CheckpointError, FileNotFoundError, or
     ValueError when the tree has no clip of the checkpoint's words."""
-    payload = load_checkpoint(checkpoint)
-    model, features = model_from_checkpoint(payload)
-    classes = payload["classes"]
-    clips = folder_clips(data, classes)
+    predictor = Predictor.from_checkpoint(checkpoint)
+    clips = folder_clips(data, predictor.classes)
     if not clips:
         raise ValueError(f"No clips of the model's words under {data} (expected <word>/<file>.wav|flac…).")
-    report, _ = evaluate_waves(model, Featurizer(features), load_waveforms(clips), labels_tensor(clips, classes),
-                               classes, batch_size)
-    return report
+    return evaluate_clips(predictor, clips)[0]
 
 
 def format_report(report: Report) -> str:
@@ -123,10 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--data", required=True, help="a <word>/* folder of clips")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
     try:
-        report = evaluate_folder(args.checkpoint, args.data, args.batch_size)
+        report = evaluate_folder(args.checkpoint, args.data)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

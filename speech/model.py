@@ -15,7 +15,6 @@ from speech.features import FeatureConfig
 
 CHECKPOINT_FORMAT = "speech-commands-lab/1"
 
-
 def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
     if pool:
@@ -91,6 +90,9 @@ def build_model(arch: str, features: FeatureConfig, n_classes: int) -> nn.Module
     return ARCHITECTURES[arch](features.channels, n_classes, n_bins=features.n_bins)
 
 
+# --- checkpoints: a torch.save'd dict of plain values (format, variant, arch, features, classes, sample_rate,
+# state_dict, optional card), read back with weights_only=True so a foreign file cannot run code ---------------
+
 class CheckpointError(ValueError):
     """A checkpoint cannot be used; the message says why."""
 
@@ -104,9 +106,15 @@ def save_checkpoint(path: str | Path, model: nn.Module, features: FeatureConfig,
                "features": features.to_dict(),
                "classes": list(classes), "sample_rate": features.sample_rate,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    write_payload(path, payload)
+
+
+def write_payload(path: str | Path, payload: dict) -> None:
+    """``torch.save`` atomically: an interrupted save never leaves a broken checkpoint."""
+    path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
+    tmp.replace(path)
 
 
 def load_checkpoint(path: str | Path, expect_variant: str | None = None) -> dict:

@@ -1,7 +1,7 @@
 """Prediction from one recording: what the app's live page calls.
 
     predictor = Predictor.from_checkpoint("checkpoints/mel.pt")
-    result = predictor.predict(waveform, sample_rate)   # any rate, mono [time] or [channels, time]
+    result = predictor.predict(load_audio("clip.wav").waveform)   # float32 [time], mono, 16 kHz
 """
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchaudio.functional as AF
 
-from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, loudest_window
-from speech.features import FeatureConfig, Featurizer
+from speech.audio import AudioError, model_window
 from speech.model import load_checkpoint, model_from_checkpoint
+from speech.features import FeatureConfig, Featurizer
 
 LOW_CONFIDENCE = 0.5  # below this top probability the app says it is not sure
 
@@ -73,16 +72,12 @@ class Predictor:
         return self.features.variant
 
     @torch.inference_mode()
-    def predict(self, waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Prediction:
-        """Classify the loudest 1 s of ``waveform`` (float32 ``[time]`` or ``[channels, time]``)."""
-        if waveform.numel() == 0:
-            raise AudioError("The recording has no samples.")
-        if waveform.dim() == 2:
-            waveform = waveform.mean(0)
-        waveform = waveform.float()
-        if sample_rate != SAMPLE_RATE:
-            waveform = AF.resample(waveform, sample_rate, SAMPLE_RATE)
-        window, start = loudest_window(waveform, CLIP_SAMPLES)
+    def predict(self, waveform: torch.Tensor) -> Prediction:
+        """Classify what the model hears of ``waveform`` (float32 ``[time]``, mono, 16 kHz, as
+        :func:`speech.audio.load_audio` returns it): its :func:`speech.audio.model_window`."""
+        if waveform.dim() != 1 or waveform.numel() == 0:
+            raise AudioError(f"Expected a mono recording with samples, got a tensor of shape {tuple(waveform.shape)}.")
+        window, start = model_window(waveform.float())
         features = self.featurizer(window.unsqueeze(0))
         probabilities = self.model(features).softmax(1)[0]
         return Prediction(self.classes, self.variant, probabilities, features[0], window, start)

@@ -38,15 +38,19 @@ import torchaudio.transforms as T
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from speech.audio import from_int16
 from speech.augment import AugmentConfig, augment
+from speech.model import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint, write_payload
 from speech.data import (BACKGROUND_FOLDER, CLASSES, CREDIT, class_counts, download_speech_commands,
                          folder_clips, labels_tensor, load_background_noise, load_waveforms,
-                         speech_commands_clips, speech_commands_folder, split_clips)
-from speech.evaluate import as_float, confusion_matrix, report_from_confusion
+                         speech_commands_clips, speech_commands_folder, speaker_split)
+from speech.evaluate import confusion_matrix, predict_batches, report_from_confusion
 from speech.features import FeatureConfig, Featurizer
-from speech.model import CheckpointError, build_model, load_checkpoint, model_from_checkpoint, save_checkpoint
+from speech.model import build_model
+from speech.results import training_history
 
 SPEECH_COMMANDS_PREFIX = "speechcommands:"
+ROBUST_AUGMENTATION = dict(clip_probability=0.3, band_probability=0.3, quiet_probability=0.3)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class TrainConfig:
     balanced: bool = True            # draw every word equally often
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
+    robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
     seed: int = 0
@@ -83,6 +88,10 @@ class TrainConfig:
         return self.name or self.variant
 
 
+class TrainError(ValueError):
+    """The run cannot start (no data, a mismatched ``--init`` checkpoint); ``main`` prints it, exit code 2."""
+
+
 @dataclass
 class Data:
     """Decoded clips. Waves are int16 ``[n, 16000]``; labels int64 ``[n]``; noise float32 ``[time]``."""
@@ -96,6 +105,8 @@ class Data:
 
 
 def gather_data(config: TrainConfig, rank: int = 0) -> Data:
+    """Decode every source: folder sources split by speaker, the official lists for ``speechcommands:ROOT``,
+    ``extra_train`` folders into training only. Raises TrainError when either part is empty."""
     train, val, counts, noise = [], [], {}, []
     for source in config.data:
         if source.startswith(SPEECH_COMMANDS_PREFIX):
@@ -109,9 +120,7 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
                                         speech_commands_clips(root, "validation"))
         else:
             folder = Path(source)
-            every = folder_clips(folder)
-            source_train = split_clips(every, "training", config.validation_percent, 0)
-            source_val = split_clips(every, "validation", config.validation_percent, 0)
+            source_train, source_val = speaker_split(folder, config.validation_percent)
         train += source_train
         val += source_val
         counts[source] = {"training": class_counts(source_train), "validation": class_counts(source_val)}
@@ -121,7 +130,8 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         train += extra
         counts[source] = {"training": class_counts(extra), "validation": class_counts([])}
     if not train or not val:
-        raise SystemExit("error: need clips for both training and validation; check --data.")
+        raise TrainError(f"need clips for both training and validation; found {len(train)} and {len(val)} "
+                         f"under {', '.join(config.data)}. Check --data and --validation-percent.")
     return Data(load_waveforms(train, desc="training clips"), labels_tensor(train),
                 load_waveforms(val, desc="validation clips"), labels_tensor(val), torch.cat(noise), counts)
 
@@ -194,38 +204,71 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-@torch.inference_mode()
-def validate(model, featurizer, waves, labels, device, autocast, batch_size=256) -> tuple[float, torch.Tensor]:
-    """Summed loss and confusion over this rank's share of the validation set (all-reduced under DDP)."""
-    model.eval()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    waves, labels = waves[rank::world], labels[rank::world]
-    loss = torch.zeros(1, device=device)
-    confusion = torch.zeros(len(CLASSES), len(CLASSES), dtype=torch.int64, device=device)
-    for start in range(0, len(waves), batch_size):
-        x = featurizer(as_float(waves[start:start + batch_size]).to(device))
-        y = labels[start:start + batch_size].to(device)
-        with autocast():
-            logits = model(x.contiguous(memory_format=torch.channels_last)).float()
-        loss += F.cross_entropy(logits, y, reduction="sum")
-        confusion += confusion_matrix(y, logits.argmax(1), len(CLASSES))
-    if dist.is_initialized():
-        dist.all_reduce(loss)
-        dist.all_reduce(confusion)
-    return loss.item() / max(int(confusion.sum()), 1), confusion.cpu()
+@dataclass
+class TrainState:
+    """Where the run is; saved in ``NAME.last.pt`` as plain values so ``--resume`` continues exactly."""
+
+    epoch: int = 0            # epochs completed
+    step: int = 0             # batches done in the current epoch
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    best_report: dict = field(default_factory=dict)
+    bad_epochs: int = 0       # epochs since the validation loss last improved
+    loss_sum: float = 0.0     # this epoch's training sums, for the running means
+    accuracy_sum: float = 0.0
+    batches: int = 0
+    elapsed: float = 0.0      # seconds of training, over all sessions of a resumed run
 
 
-def train(config: TrainConfig) -> Optional[dict]:
-    """Run training (or the lr finder); returns the model card on rank 0."""
-    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+@dataclass
+class Run:
+    """Everything one training process works with (built once by :func:`prepare`)."""
+
+    config: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    features: FeatureConfig
+    model: torch.nn.Module            # the plain model (weights to save)
+    step_model: torch.nn.Module       # what the training step calls: the model, or its DDP wrapper
+    featurizer: Featurizer
+    data: Data
+    optimizer: torch.optim.Optimizer
+    augmentation: AugmentConfig
+    masks: Optional[torch.nn.Module]  # SpecAugment, or None
+    generator: torch.Generator        # augmentation randomness (on the device)
+    noise: torch.Tensor
+    book_dropout: dict
+    steps_per_epoch: int
+    paths: dict
+    initial_card: Optional[dict]
+
+    @property
+    def per_rank_batch(self) -> int:
+        return max(self.config.batch_size // self.world, 1)
+
+    def batch_indices(self, indices: torch.Tensor, step: int) -> torch.Tensor:
+        """This rank's share of global batch ``step`` of an epoch's ``indices``."""
+        size = self.per_rank_batch * self.world
+        return indices[step * size:(step + 1) * size][self.rank::self.world]
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    @property
+    def main_process(self) -> bool:
+        return self.rank == 0
+
+
+def prepare(config: TrainConfig) -> Run:
+    """Start the process group (under torchrun), build the model, decode the data."""
     device = pick_device(config.device)
-    if distributed:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    main_process = rank == 0
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -234,207 +277,235 @@ def train(config: TrainConfig) -> Optional[dict]:
     paths = {k: out / f"{config.stem}{suffix}" for k, suffix in
              [("best", ".pt"), ("last", ".last.pt"), ("log", ".log.csv"), ("card", ".card.json"),
               ("lr_find", ".lr_find.csv")]}
-
     # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
     features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
     model = build_model(config.arch, features, len(CLASSES))
     initial_card = initialize(model, features, config.init) if config.init else None
     data = gather_data(config, rank)
-    featurizer = Featurizer(features).to(device)
     model = model.to(device, memory_format=torch.channels_last)
-    ddp_model = DistributedDataParallel(model) if distributed else model
-    book_dropout = dropout_rates(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr)
-    epoch_size = config.epoch_size or len(data.train_labels)
-    per_rank_batch = max(config.batch_size // world, 1)
-    steps_per_epoch = max(epoch_size // (per_rank_batch * world), 1)
-    noise = data.noise.to(device)
-    augmentation = AugmentConfig(speed=(1 - config.speed, 1 + config.speed))
     masks = torch.nn.Sequential(T.FrequencyMasking(features.n_bins // 8, iid_masks=True),
                                 T.TimeMasking(10, iid_masks=True)).to(device) if config.specaugment else None
-    generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + rank)
+    epoch_size = config.epoch_size or len(data.train_labels)
+    per_rank_batch = max(config.batch_size // world, 1)
+    return Run(config=config, device=device, rank=rank, world=world, features=features, model=model,
+               step_model=DistributedDataParallel(model) if world > 1 else model,
+               featurizer=Featurizer(features).to(device), data=data,
+               optimizer=torch.optim.Adam(model.parameters(), lr=config.max_lr),
+               augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed),
+                                          **(ROBUST_AUGMENTATION if config.robust else {})),
+               masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
+               noise=data.noise.to(device), book_dropout=dropout_rates(model),
+               steps_per_epoch=max(epoch_size // (per_rank_batch * world), 1), paths=paths,
+               initial_card=initial_card)
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
-    def training_step(indices):
-        ddp_model.train()
-        waves = augment(as_float(data.train_waves[indices]).to(device), noise, augmentation, generator)
-        x = featurizer(waves)
-        if masks is not None:
-            x = masks(x)
-        y = data.train_labels[indices].to(device)
-        with autocast():
-            logits = ddp_model(x.contiguous(memory_format=torch.channels_last))
-            loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item(), (logits.argmax(1) == y).float().mean().item()
+def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
+    """One optimiser step on the clips ``indices``: (loss, accuracy) of the batch."""
+    run.step_model.train()
+    waves = augment(from_int16(run.data.train_waves[indices]).to(run.device), run.noise, run.augmentation,
+                    run.generator)
+    x = run.featurizer(waves)
+    if run.masks is not None:
+        x = run.masks(x)
+    y = run.data.train_labels[indices].to(run.device)
+    with run.autocast():
+        logits = run.step_model(x.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits.float(), y)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    return loss.item(), (logits.argmax(1) == y).float().mean().item()
 
-    if config.lr_find:
-        return lr_find(config, data, optimizer, training_step, per_rank_batch, world, rank, paths["lr_find"])
 
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.max_lr,
-                                                    total_steps=config.epochs * steps_per_epoch)
-    state = {"epoch": 0, "step": 0, "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0,
-             "train_sums": [0.0, 0.0, 0], "elapsed": 0.0}
+def validate(run: Run) -> tuple[float, torch.Tensor]:
+    """Mean loss and confusion ``[classes, classes]`` on the validation clips, computed exactly as
+    ``speech.evaluate`` does (:func:`speech.evaluate.predict_batches`: eval mode, fp32), each rank scoring
+    its share and the sums all-reduced."""
+    waves, labels = run.data.val_waves[run.rank::run.world], run.data.val_labels[run.rank::run.world].to(run.device)
+    logits = predict_batches(run.model, run.featurizer, waves, device=run.device)
+    loss = F.cross_entropy(logits, labels, reduction="sum").reshape(1)
+    confusion = confusion_matrix(labels, logits.argmax(1), len(CLASSES))
+    if dist.is_initialized():
+        dist.all_reduce(loss)
+        dist.all_reduce(confusion)
+    return loss.item() / max(int(confusion.sum()), 1), confusion.cpu()
+
+
+def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> bool:
+    """Train from ``state.step`` to the end of epoch ``state.epoch``; False when Ctrl-C stopped it."""
+    config = run.config
+    indices = epoch_indices(run.data.train_labels, run.steps_per_epoch * run.per_rank_batch * run.world,
+                            config.balanced, config.seed, state.epoch)
+    bar = tqdm(range(state.step, run.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{config.epochs}",
+               disable=not run.main_process, unit="batch", initial=state.step, total=run.steps_per_epoch)
+    tick = time.time()
+    for step in bar:
+        if config.dropout_ramp > 0:
+            done = (state.epoch * run.steps_per_epoch + step) / (config.epochs * run.steps_per_epoch)
+            scale_dropout(run.book_dropout, min(1.0, done / config.dropout_ramp))
+        loss, accuracy = train_step(run, run.batch_indices(indices, step))
+        scheduler.step()
+        state.loss_sum, state.accuracy_sum, state.batches = state.loss_sum + loss, state.accuracy_sum + accuracy, \
+            state.batches + 1
+        state.step = step + 1
+        bar.set_postfix(loss=f"{state.loss_sum / state.batches:.3f}", acc=f"{state.accuracy_sum / state.batches:.3f}")
+        if interrupt.agreed(run.device):
+            state.elapsed += time.time() - tick
+            return False
+    state.elapsed += time.time() - tick
+    return True
+
+
+def end_epoch(run: Run, state: TrainState) -> None:
+    """Validate, log, keep the best weights, and move ``state`` to the next epoch."""
+    val_loss, confusion = validate(run)
+    report = report_from_confusion(confusion, CLASSES)
+    train_loss, train_accuracy = state.loss_sum / state.batches, state.accuracy_sum / state.batches
+    if run.main_process:
+        with open(run.paths["log"], "a", newline="") as handle:
+            csv.writer(handle).writerows([(state.epoch + 1, "train", f"{train_loss:.5f}", f"{train_accuracy:.5f}"),
+                                          (state.epoch + 1, "valid", f"{val_loss:.5f}", f"{report.accuracy:.5f}")])
+        print(f"epoch {state.epoch + 1}: train loss {train_loss:.3f} acc {train_accuracy:.3f} | valid loss "
+              f"{val_loss:.3f} acc {report.accuracy:.3f} macro {report.macro_accuracy:.3f}", file=sys.stderr)
+    if val_loss < state.best_loss:
+        state.best_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
+        state.best_report = report.to_dict()
+        if run.main_process:
+            save_checkpoint(run.paths["best"], run.model, run.features, CLASSES)
+    else:
+        state.bad_epochs += 1
+    state.epoch, state.step, state.loss_sum, state.accuracy_sum, state.batches = state.epoch + 1, 0, 0.0, 0.0, 0
+
+
+def save_last(run: Run, state: TrainState, scheduler) -> None:
+    """The full state of the run (every rank's random state too) to ``NAME.last.pt``, for ``--resume``."""
+    rngs = [None] * run.world
+    if dist.is_initialized():
+        dist.all_gather_object(rngs, rng_state(run.generator))
+    else:
+        rngs = [rng_state(run.generator)]
+    if run.main_process:
+        save_checkpoint(run.paths["last"], run.model, run.features, CLASSES, optimizer=run.optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(), rng=rngs, state=dataclasses.asdict(state))
+
+
+def train(config: TrainConfig) -> Optional[dict]:
+    """Run training (or the lr finder); returns the model card on rank 0 of a run that finished.
+    Raises TrainError or CheckpointError when the run cannot start."""
+    try:
+        run = prepare(config)
+        if config.lr_find:
+            lr_find(run)
+            return None
+        return fit(run)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def fit(run: Run) -> Optional[dict]:
+    """The training loop: epochs of steps, validation after each, early stopping, Ctrl-C saves and stops."""
+    config, paths = run.config, run.paths
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(run.optimizer, config.max_lr,
+                                                    total_steps=config.epochs * run.steps_per_epoch)
+    state = TrainState()
     if config.resume and paths["last"].is_file():
         saved = load_checkpoint(paths["last"])
-        model.load_state_dict(saved["state_dict"])
-        optimizer.load_state_dict(saved["optimizer"])
+        run.model.load_state_dict(saved["state_dict"])
+        run.optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"][rank], generator)
-        state = saved["state"]
-        if main_process:
-            print(f"resuming at epoch {state['epoch'] + 1}, step {state['step']}", file=sys.stderr)
-    elif main_process:
+        set_rng_state(saved["rng"][run.rank], run.generator)
+        state = TrainState(**saved["state"])
+        if run.main_process:
+            print(f"resuming at epoch {state.epoch + 1}, step {state.step}", file=sys.stderr)
+    elif run.main_process:
         paths["log"].write_text("epoch,set,loss,acc\n")
 
-    stopped = False
-
-    def save_last():
-        rngs = [None] * world
-        if distributed:
-            dist.all_gather_object(rngs, rng_state(generator))
-        else:
-            rngs = [rng_state(generator)]
-        if main_process:
-            save_checkpoint(paths["last"], model, features, CLASSES, optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), rng=rngs, state=state)
-
     with Interrupt() as interrupt:
-        while state["epoch"] < config.epochs and not stopped:
-            epoch = state["epoch"]
-            indices = epoch_indices(data.train_labels, steps_per_epoch * per_rank_batch * world, config.balanced,
-                                    config.seed, epoch)
-            bar = tqdm(range(state["step"], steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not main_process, unit="batch", initial=state["step"], total=steps_per_epoch)
-            tick = time.time()
-            for step in bar:
-                batch = indices[step * per_rank_batch * world:(step + 1) * per_rank_batch * world][rank::world]
-                if config.dropout_ramp > 0:
-                    done = (epoch * steps_per_epoch + step) / (config.epochs * steps_per_epoch)
-                    scale_dropout(book_dropout, min(1.0, done / config.dropout_ramp))
-                loss, acc = training_step(batch)
-                scheduler.step()
-                sums = state["train_sums"]
-                sums[0] += loss
-                sums[1] += acc
-                sums[2] += 1
-                state["step"] = step + 1
-                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
-                if interrupt.agreed(device):
-                    state["elapsed"] += time.time() - tick
-                    save_last()
-                    if main_process:
-                        print(f"\ninterrupted: state saved to {paths['last']}; continue with --resume", file=sys.stderr)
-                    stopped = True
-                    break
-            if stopped:
-                break
-            state["elapsed"] += time.time() - tick
-            val_loss, confusion = validate(model, featurizer, data.val_waves, data.val_labels, device, autocast)
-            report = report_from_confusion(confusion, CLASSES)
-            sums = state["train_sums"]
-            rows = [(epoch + 1, "train", sums[0] / sums[2], sums[1] / sums[2]),
-                    (epoch + 1, "valid", val_loss, report.accuracy)]
-            if main_process:
-                with open(paths["log"], "a", newline="") as handle:
-                    csv.writer(handle).writerows([(e, s, f"{l:.5f}", f"{a:.5f}") for e, s, l, a in rows])
-                print(f"epoch {epoch + 1}: train loss {rows[0][2]:.3f} acc {rows[0][3]:.3f} | valid loss "
-                      f"{val_loss:.3f} acc {report.accuracy:.3f} macro {report.macro_accuracy:.3f}", file=sys.stderr)
-            if val_loss < state["best_loss"]:
-                state.update(best_loss=val_loss, best_epoch=epoch + 1, bad_epochs=0,
-                             best_report=report.to_dict())
-                if main_process:
-                    save_checkpoint(paths["best"], model, features, CLASSES)
-            else:
-                state["bad_epochs"] += 1
-            state.update(epoch=epoch + 1, step=0, train_sums=[0.0, 0.0, 0])
-            save_last()
-            if state["bad_epochs"] >= config.patience:
-                if main_process:
-                    print(f"early stop: no better validation loss for {config.patience} epochs", file=sys.stderr)
-                break
-
-    card = None
-    if main_process and not stopped:
-        card = model_card(config, data, state, features, augmentation, world, initial_card)
-        best = load_checkpoint(paths["best"])
-        best["card"] = card
-        torch.save(best, paths["best"])
-        paths["card"].write_text(json.dumps(card, indent=2) + "\n")
-        print(f"best epoch {state['best_epoch']}: valid macro accuracy "
-              f"{card['validation']['macro_accuracy']:.3f}; wrote {paths['best']}", file=sys.stderr)
-    if distributed:
-        dist.destroy_process_group()
+        while state.epoch < config.epochs and state.bad_epochs < config.patience:
+            if not run_epoch(run, state, scheduler, interrupt):
+                save_last(run, state, scheduler)
+                if run.main_process:
+                    print(f"\ninterrupted: state saved to {paths['last']}; continue with --resume", file=sys.stderr)
+                return None
+            end_epoch(run, state)
+            save_last(run, state, scheduler)
+    if state.bad_epochs >= config.patience and run.main_process:
+        print(f"early stop: no better validation loss for {config.patience} epochs", file=sys.stderr)
+    if not run.main_process:
+        return None
+    card = build_model_card(run, state)
+    best = load_checkpoint(paths["best"])
+    write_payload(paths["best"], {**best, "card": card})
+    paths["card"].write_text(json.dumps(card, indent=2) + "\n")
+    print(f"best epoch {state.best_epoch}: valid macro accuracy {card['validation']['macro_accuracy']:.3f}; "
+          f"wrote {paths['best']}", file=sys.stderr)
     return card
 
 
 def initialize(model: torch.nn.Module, features: FeatureConfig, path: str) -> dict:
     """Load the weights of checkpoint ``path`` into ``model`` (fine-tuning, or continuing a shipped model on
-    more data); returns that checkpoint's card (empty when it has none). Exits with a message on a mismatch."""
+    more data); returns that checkpoint's card (empty when it has none). Raises TrainError on a mismatch."""
     try:
         payload = load_checkpoint(path)
         source, source_features = model_from_checkpoint(payload)
     except CheckpointError as error:
-        raise SystemExit(f"error: --init: {error}")
+        raise TrainError(f"--init: {error}") from None
     if source.arch != model.arch or source_features != features or payload["classes"] != list(CLASSES):
-        raise SystemExit(f"error: --init: {path} holds a {source.arch} model on {source_features.variant} features "
+        raise TrainError(f"--init: {path} holds a {source.arch} model on {source_features.variant} features "
                          f"{source_features.to_dict()}, not this run's {model.arch} model on {features.to_dict()}.")
     model.load_state_dict(source.state_dict())
     return payload.get("card") or {}
 
 
-def lr_find(config, data, optimizer, training_step, per_rank_batch, world, rank, path,
-            start_lr=1e-6, end_lr=1.0):
-    """Exponentially raise the lr over ``lr_find_steps`` batches; write ``lr,loss`` (smoothed loss)."""
-    steps = config.lr_find_steps
-    indices = epoch_indices(data.train_labels, steps * per_rank_batch * world, config.balanced, config.seed, 0)
+def lr_find(run: Run, start_lr: float = 1e-6, end_lr: float = 1.0) -> None:
+    """Exponentially raise the lr over ``lr_find_steps`` batches; write ``lr,loss`` (smoothed loss) until the
+    loss runs away (4x its best)."""
+    steps = run.config.lr_find_steps
+    indices = epoch_indices(run.data.train_labels, steps * run.per_rank_batch * run.world, run.config.balanced,
+                            run.config.seed, 0)
     rows, smooth, best = [], 0.0, math.inf
-    for step in tqdm(range(steps), desc="lr finder", disable=rank != 0):
+    for step in tqdm(range(steps), desc="lr finder", disable=not run.main_process):
         lr = start_lr * (end_lr / start_lr) ** (step / max(steps - 1, 1))
-        for group in optimizer.param_groups:
+        for group in run.optimizer.param_groups:
             group["lr"] = lr
-        batch = indices[step * per_rank_batch * world:(step + 1) * per_rank_batch * world][rank::world]
-        loss, _ = training_step(batch)
+        loss, _ = train_step(run, run.batch_indices(indices, step))
         smooth = 0.95 * smooth + 0.05 * loss
         rows.append((lr, smooth / (1 - 0.95 ** (step + 1))))  # debiased exponential moving average
         best = min(best, rows[-1][1])
         if rows[-1][1] > 4 * best and step > 10:
             break
-    if rank == 0:
-        with open(path, "w", newline="") as handle:
+    if run.main_process:
+        with open(run.paths["lr_find"], "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["lr", "loss"])
             writer.writerows([(f"{lr:.6g}", f"{loss:.5f}") for lr, loss in rows])
-        print(f"wrote {path}", file=sys.stderr)
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return None
+        print(f"wrote {run.paths['lr_find']}", file=sys.stderr)
 
 
-def model_card(config, data, state, features, augmentation, world, initial_card=None) -> dict:
-    report = state["best_report"]
+def build_model_card(run: Run, state: TrainState) -> dict:
+    """What the checkpoint is, what it was trained on and how, and how it did on the validation speakers."""
+    config, data, report = run.config, run.data, state.best_report
     card = {
         "variant": config.variant,
         "arch": config.arch,
         "date": datetime.date.today().isoformat(),
         "classes": list(CLASSES),
-        "features": features.to_dict(),
+        "features": run.features.to_dict(),
         "data": {"sources": data.counts, "training_clips": len(data.train_labels),
                  "validation_clips": len(data.val_labels),
                  "split": f"speaker-disjoint: {config.validation_percent:g}% of speakers (stable hash) "
                           "of each folder source for validation; --extra-train sources train only"},
-        "augmentation": {**dataclasses.asdict(augmentation), "specaugment": config.specaugment,
+        "augmentation": {**dataclasses.asdict(run.augmentation), "specaugment": config.specaugment,
                          "balanced_sampling": config.balanced, "dropout_ramp": config.dropout_ramp},
-        "training": {"epochs_run": state["epoch"], "best_epoch": state["best_epoch"], "max_epochs": config.epochs,
+        "training": {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "max_epochs": config.epochs,
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
-                     "seed": config.seed, "processes": world, "train_seconds": round(state["elapsed"], 1),
+                     "seed": config.seed, "processes": run.world, "train_seconds": round(state.elapsed, 1),
                      "command": "python -m speech.train " + " ".join(sys.argv[1:])},
-        **({"initialized_from": {"checkpoint": config.init, "training": initial_card.get("training", {}),
-                                 "validation_macro_accuracy": initial_card.get("validation", {}).get("macro_accuracy")}}
+        **({"initialized_from": {"checkpoint": config.init, "training": run.initial_card.get("training", {}),
+                                 "validation_macro_accuracy":
+                                     run.initial_card.get("validation", {}).get("macro_accuracy"),
+                                 "history": training_history(Path(config.init))}}
            if config.init else {}),
         "validation": {"accuracy": report["accuracy"], "macro_accuracy": report["macro_accuracy"],
                        "per_class": report["per_class"], "n": report["n"]},
@@ -459,9 +530,14 @@ def parse_args(argv=None) -> TrainConfig:
     return TrainConfig(**vars(args))
 
 
-def main(argv=None):
-    train(parse_args(argv))
+def main(argv=None) -> int:
+    try:
+        train(parse_args(argv))
+    except (TrainError, CheckpointError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 from tqdm import tqdm
 
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE
-from speech.data import CLASSES
+from speech.data import CLASSES, read_whole
 
 
 def _rhvoice(voice):
@@ -109,9 +108,7 @@ def synthesize(voices: dict, out: Path, per_word: int, seed: int = 0, words=CLAS
                 voice = names[n % len(names)]
                 rate, pitch = rng.uniform(0.8, 1.3), rng.uniform(0.8, 1.2)
                 voices[voice](word, rate, pitch, raw)
-                data, rate_hz = sf.read(raw, dtype="float32", always_2d=True)
-                waveform = AF.resample(torch.from_numpy(data.mean(axis=1)), rate_hz, SAMPLE_RATE)
-                clip = place_in_clip(waveform, rng)
+                clip = place_in_clip(read_whole(raw), rng)
                 sf.write(str(out / word / f"{voice}_nohash_{n // len(names)}.flac"), clip.numpy(),
                          SAMPLE_RATE, subtype="PCM_16")
                 written += 1

@@ -1,48 +1,48 @@
-"""Streamlit widgets shared by the pages (clip picker, cached loaders). No computation lives here."""
+"""Streamlit widgets and caches shared by the pages (clip picker, checkpoint guard, folder input). The only
+module that imports Streamlit; no computation lives here, only the calls into ``speech`` and their caching."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
 import streamlit as st
-import torch
 
-from speech import EXAMPLES_DIR, checkpoint_files, checkpoints_dir
-from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, load_audio, to_wav_bytes
-from speech.data import folder_clips
-from speech.features import VARIANTS
+from speech import EXAMPLES_DIR, REPO_ROOT
+from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
+from speech.catalog import checkpoint_files, checkpoints_dir, example_files
 from speech.model import CheckpointError
+from speech.features import VARIANTS
 from speech.predict import Predictor
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
-UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
+UPLOAD_HELP = "WAV, FLAC, OGG or MP3 — any sample rate, mono or stereo, up to 10 minutes"
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def decode(data: bytes, name: str) -> tuple[torch.Tensor, int, int]:
-    """Cached decode of uploaded/recorded bytes (raises AudioError)."""
-    loaded = load_audio(data)
-    return loaded.waveform, loaded.source_rate, loaded.source_channels
+@st.cache_data(show_spinner=False, max_entries=16)
+def decode(data: bytes, name: str) -> LoadedAudio:
+    """Cached :func:`speech.audio.load_audio` of uploaded or recorded bytes (raises AudioError naming ``name``)."""
+    return load_audio(data, name=name)
 
 
-@st.cache_data(show_spinner=False)
-def example_paths() -> dict[str, list[str]]:
-    """word -> bundled example files."""
-    paths: dict[str, list[str]] = {}
-    for clip in folder_clips(EXAMPLES_DIR):
-        paths.setdefault(clip.label, []).append(str(clip.path))
-    return paths
-
-
-@st.cache_resource(show_spinner="Loading model…")
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def predictor(path: str, expect_variant: Optional[str], modified: float) -> Predictor:
     """Cached per file and modification time, so a retrained checkpoint is picked up."""
     return Predictor.from_checkpoint(path, expect_variant)
 
 
-def shipped_checkpoints() -> dict[str, Path]:
-    """name -> checkpoint file in the checkpoints folder (the book's three variants first)."""
+def available_checkpoints() -> dict[str, Path]:
+    """name -> checkpoint file in the app's folder: $SPEECH_LAB_CHECKPOINTS when set, else the shipped ones."""
     return checkpoint_files(checkpoints_dir())
+
+
+def require_checkpoints() -> dict[str, Path]:
+    """:func:`available_checkpoints`, or an error and the end of the page when there are none."""
+    checkpoints = available_checkpoints()
+    if not checkpoints:
+        st.error(f"No checkpoints found in `{checkpoints_dir()}`. Train one with `python -m speech.train` "
+                 "(see README).")
+        st.stop()
+    return checkpoints
 
 
 def load_predictor(name: str, path: Path) -> Optional[Predictor]:
@@ -55,15 +55,30 @@ def load_predictor(name: str, path: Path) -> Optional[Predictor]:
         return None
 
 
+def folder_input(label: str, default: str, key: str) -> Optional[Path]:
+    """A text box for a folder (relative paths are taken from the repository root); None, with an error
+    shown, when it does not exist."""
+    entered = Path(st.text_input(label, default, key=key)).expanduser()
+    folder = entered if entered.is_absolute() else (REPO_ROOT / entered).resolve()
+    if not folder.is_dir():
+        st.error(f"No such folder: {folder}")
+        return None
+    return folder
+
+
+def upload_input(label: str, key: str):
+    """A file uploader that accepts any file, so a wrong one gets our message rather than a bare red chip."""
+    return st.file_uploader(label, help=UPLOAD_HELP, key=key)
+
+
 def clip_picker(key: str, default_word: str = "yes") -> Optional[LoadedAudio]:
     """Let the user pick a bundled example, upload a file or record; play it; return it (or None).
 
-    Bad input is reported with st.error/st.warning and returns None.
+    Bad input is reported with st.error and returns None.
     """
     source = st.radio("Clip", SOURCES, horizontal=True, key=f"{key}-source")
-    loaded = None
     if source == SOURCES[0]:
-        examples = example_paths()
+        examples = example_files()
         if not examples:
             st.warning(f"No bundled examples found in {EXAMPLES_DIR}. Upload or record a clip instead.")
             return None
@@ -71,40 +86,49 @@ def clip_picker(key: str, default_word: str = "yes") -> Optional[LoadedAudio]:
         col_word, col_voice = st.columns(2)
         word = col_word.selectbox("Word", words, index=words.index(default_word) if default_word in words else 0,
                                   key=f"{key}-word")
-        files = examples[word]
-        voice = col_voice.selectbox("Voice", files, format_func=lambda p: Path(p).name.split("_nohash_")[0],
-                                    key=f"{key}-voice")
-        loaded = _load(lambda: load_audio(voice))
+        # Options are voice names, the same for every word, so a word change keeps the voice and changes the clip.
+        voice = col_voice.selectbox("Voice", sorted(examples[word]), key=f"{key}-voice")
+        loaded = show_errors(lambda: load_audio(examples[word][voice]))
     else:
         if source == SOURCES[1]:
-            upload = st.file_uploader("Audio file (WAV, FLAC, OGG, MP3; any sample rate; mono or stereo)",
-                                      type=UPLOAD_TYPES, key=f"{key}-upload")
+            upload = upload_input("Audio file", key=f"{key}-upload")
         else:
             upload = st.audio_input("Record a word (about one second)", sample_rate=SAMPLE_RATE,
                                     key=f"{key}-record")
         if upload is None:
             st.info("Waiting for audio…")
             return None
-        loaded = _load(lambda: LoadedAudio(*decode(upload.getvalue(), upload.name)))
+        loaded = show_errors(lambda: decode(upload.getvalue(), upload.name))
     if loaded is not None:
         st.audio(to_wav_bytes(loaded.waveform), format="audio/wav")
         st.caption(f"{loaded.seconds:.2f} s · file: {loaded.source_rate} Hz, {loaded.source_channels} channel(s) "
                    f"→ used as {SAMPLE_RATE} Hz mono")
+        warn_about(loaded)
     return loaded
+
+
+def warn_about(loaded: LoadedAudio) -> None:
+    """Say what is wrong with a clip that can still be used: cut off, or clipped."""
+    if loaded.truncated:
+        st.warning(f"The file ends before its header says it should: it was truncated. Using the "
+                   f"{loaded.seconds:.2f} s that are there.")
+    if is_clipped(loaded.waveform):
+        st.warning("The recording is clipped: the loudest parts hit the limit and were cut flat. Move back from "
+                   "the microphone or speak more softly.")
 
 
 def play_clip(path: Path) -> None:
     """An audio player for a dataset file (errors shown, not raised)."""
-    loaded = _load(lambda: load_audio(path, min_seconds=0.0, reject_silence=False))
+    loaded = show_errors(lambda: load_audio(path, min_seconds=0.0, reject_silence=False))
     if loaded is not None:
         st.audio(to_wav_bytes(loaded.waveform), format="audio/wav")
         st.caption(path.name)
 
 
-def _load(load) -> Optional[LoadedAudio]:
+def show_errors(load) -> Optional[LoadedAudio]:
+    """``load()``, or None after showing its AudioError."""
     try:
         return load()
     except AudioError as error:
-        st.error(f"{error}")
+        st.error(str(error))
         return None
-

@@ -75,10 +75,10 @@ def test_recording_on_an_explorer_page():
 
 
 BAD_INPUTS = {
-    "empty": (b"", "empty"),
+    "empty": (b"", "Empty file"),
     "not audio": (b"GIF89a" + bytes(2000), "Cannot read"),
-    "corrupt": (wav_bytes(tone(300.0), fmt="FLAC")[:300], "corrupt|Cannot read|no samples"),
-    "silence": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
+    "corrupt": (wav_bytes(tone(300.0), fmt="FLAC")[:300], "Corrupt file|Cannot read|No samples"),
+    "silence": (wav_bytes(np.zeros(16_000, dtype=np.float32)), "Silent"),
     "too short": (wav_bytes(tone(300.0, seconds=0.05)), "ms long"),
     "too long": (wav_bytes(np.zeros(16_000 * 601, dtype=np.int16).astype(np.float32) + 0.1, 16_000), "limit"),
 }

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speech.audio import (CLIP_SAMPLES, SAMPLE_RATE, AudioError, fix_length, load_audio, loudest_window,
+from speech.audio import (CLIP_SAMPLES, SAMPLE_RATE, AudioError, fix_length, load_audio, model_window,
                           to_wav_bytes)
 from tests.conftest import tone
 
@@ -40,7 +40,7 @@ def test_stereo_44k_is_downmixed_and_resampled(tmp_path):
 
 
 @pytest.mark.parametrize("data,message", [
-    (b"", "empty"),
+    (b"", "Empty file"),
     (b"this is not audio at all" * 20, "Cannot read"),
 ])
 def test_bad_bytes(data, message):
@@ -50,12 +50,12 @@ def test_bad_bytes(data, message):
 
 def test_truncated_flac_is_reported():
     data = encode(tone(440.0, seconds=2.0), SAMPLE_RATE, "FLAC", "PCM_16")
-    with pytest.raises(AudioError, match="corrupt|Cannot read"):
+    with pytest.raises(AudioError, match="Corrupt file|Cannot read"):
         load_audio(data[: len(data) // 3] + b"\x00garbage" * 50)
 
 
 def test_silence_tiny_long_and_nan():
-    with pytest.raises(AudioError, match="silent"):
+    with pytest.raises(AudioError, match="Silent"):
         load_audio(encode(np.zeros(SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE, "WAV"))
     with pytest.raises(AudioError, match="ms long"):
         load_audio(encode(tone(440.0, seconds=0.05), SAMPLE_RATE, "WAV"))
@@ -73,7 +73,7 @@ def test_missing_and_empty_files(tmp_path):
     with pytest.raises(AudioError, match="No such file"):
         load_audio(tmp_path / "nope.wav")
     (tmp_path / "empty.wav").write_bytes(b"")
-    with pytest.raises(AudioError, match="empty"):
+    with pytest.raises(AudioError, match="Empty file"):
         load_audio(tmp_path / "empty.wav")
 
 
@@ -85,11 +85,11 @@ def test_fix_length_pads_and_cuts():
 def test_loudest_window_finds_the_word():
     wave = torch.zeros(3 * SAMPLE_RATE)
     wave[int(1.7 * SAMPLE_RATE):int(2.2 * SAMPLE_RATE)] = 0.5
-    window, start = loudest_window(wave)
+    window, start = model_window(wave)
     assert window.numel() == CLIP_SAMPLES
     assert start <= 1.7 * SAMPLE_RATE and start + CLIP_SAMPLES >= 2.2 * SAMPLE_RATE
     assert float(window.abs().sum()) == pytest.approx(0.5 * 0.5 * SAMPLE_RATE)
-    short, start = loudest_window(torch.ones(100))
+    short, start = model_window(torch.ones(100))
     assert start == 0 and short.numel() == CLIP_SAMPLES
 
 

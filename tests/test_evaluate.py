@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from speech import REPO_ROOT
-from speech.evaluate import confusion_matrix, evaluate_folder, main, report_from_confusion
+from speech.model import load_checkpoint
+from speech.data import speaker_split
+from speech.evaluate import confusion_matrix, evaluate_clips, evaluate_folder, main, report_from_confusion
+from speech.predict import Predictor
 
 CLASSES = ["a", "b", "c"]
 
@@ -49,3 +52,13 @@ def test_cli_text_and_errors(trained_checkpoint, tiny_tree, tmp_path, capsys):
     assert "No checkpoint" in capsys.readouterr().err
     assert main(["--checkpoint", str(trained_checkpoint), "--data", str(tmp_path)]) == 2
     assert "No clips" in capsys.readouterr().err
+
+
+def test_validation_in_training_and_evaluate_agree(trained_checkpoint):
+    """The card's validation figures (computed inside training) equal speech.evaluate on the same speakers."""
+    card = load_checkpoint(trained_checkpoint)["card"]["validation"]
+    validation = speaker_split(trained_checkpoint.parent.parent / "clips", 30)[1]
+    report, _ = evaluate_clips(Predictor.from_checkpoint(trained_checkpoint), validation)
+    assert report.n == card["n"] == len(validation)
+    assert report.per_class == pytest.approx(card["per_class"]) and report.accuracy == pytest.approx(card["accuracy"])
+    assert report.accuracy > 0.5  # the tiny model has learned something, so the comparison means something

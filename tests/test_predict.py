@@ -5,7 +5,7 @@ import torch
 
 from speech.audio import AudioError, load_audio
 from speech.predict import Predictor
-from tests.conftest import tone
+from tests.conftest import TONES, tone
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,24 @@ def test_odd_input_gives_a_distribution(predictor, tmp_path, seconds, rate, chan
     assert prediction.probabilities.shape == (30,)
     assert float(prediction.probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
     assert prediction.features.shape == (1, 128, 101) and prediction.window.shape == (16_000,)
-    assert prediction.word in predictor.classes and 0 < prediction.confidence <= 1
-    assert [w for w, _ in prediction.top(3)][0] == prediction.word
+    assert prediction.word == "yes"  # the 300 Hz tone, at any rate, length and channel count
+    assert [w for w, _ in prediction.top(3)] == [prediction.word] + [w for w, _ in prediction.top(3)][1:]
+    assert prediction.top(3)[0][1] == pytest.approx(prediction.confidence)
     assert prediction.feature_image().shape == (128, 101)
 
 
-def test_raw_multichannel_and_rate_are_handled(predictor):
-    stereo = torch.from_numpy(np.stack([tone(300.0, rate=44_100)] * 2))
-    assert predictor.predict(stereo, 44_100).features.shape == (1, 128, 101)
+@pytest.mark.parametrize("word", list(TONES))
+def test_the_tiny_model_tells_its_tones_apart(predictor, word):
+    """Tones it never saw (another seed, 3 % off in pitch) are classified as the word they stand for."""
+    prediction = predictor.predict(torch.from_numpy(tone(TONES[word] * 1.03, seed=101)))
+    assert prediction.word == word, prediction.top(3)
+    assert prediction.confidence > 0.4
+
+
+def test_only_mono_16k_recordings_are_accepted(predictor):
+    stereo = torch.from_numpy(np.stack([tone(300.0)] * 2))
+    with pytest.raises(AudioError, match="mono"):
+        predictor.predict(stereo)
     with pytest.raises(AudioError):
         predictor.predict(torch.zeros(0))
 

@@ -1,0 +1,52 @@
+"""What the lab has on disk: the bundled examples and the checkpoints with their model cards.
+
+Standard library only, so the Home page lists them without importing torch (a cold start stays fast).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from speech import EXAMPLES_DIR, SHIPPED_CHECKPOINTS
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+BOOK_VARIANTS_FIRST = ["baseline", "mel", "complex"]
+
+
+def example_files() -> dict[str, dict[str, Path]]:
+    """word -> voice -> bundled example file (``examples/<word>/<voice>_nohash_0.flac``)."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(EXAMPLES_DIR.glob("*/*")):
+        if path.suffix.lower() in AUDIO_SUFFIXES and not path.parent.name.startswith(("_", ".")):
+            found.setdefault(path.parent.name, {})[path.name.split("_nohash_")[0]] = path
+    return found
+
+
+def checkpoints_dir() -> Path:
+    """Where the app looks for checkpoints: $SPEECH_LAB_CHECKPOINTS (your own runs) or the shipped ones."""
+    return Path(os.environ.get("SPEECH_LAB_CHECKPOINTS", SHIPPED_CHECKPOINTS))
+
+
+def checkpoint_files(folder: Path | None = None) -> dict[str, Path]:
+    """name -> checkpoint file in ``folder`` (default: :func:`checkpoints_dir`), the book's three variants
+    first, then any others (e.g. ``tcresnet``) by name; resumable ``*.last.pt`` states are left out."""
+    folder = checkpoints_dir() if folder is None else folder
+    found = {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.endswith(".last.pt")}
+    order = BOOK_VARIANTS_FIRST
+    return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
+
+
+def read_model_card(checkpoint: Path) -> dict:
+    """The model card (``NAME.card.json``) beside a checkpoint; empty when missing or unreadable."""
+    try:
+        return json.loads(checkpoint.with_suffix(".card.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
+    """The name whose model card reports the highest validation macro accuracy (None without cards)."""
+    scored = {name: read_model_card(path).get("validation", {}).get("macro_accuracy") for name, path in checkpoints.items()}
+    scored = {name: score for name, score in scored.items() if isinstance(score, (int, float))}
+    return max(scored, key=scored.get) if scored else None

@@ -1,0 +1,100 @@
+"""What the Results page computes: training histories across stages, evaluation sources and their clips,
+and which clips lie behind a cell of the confusion matrix. Plain functions; the page caches them."""
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from speech import EXAMPLES_DIR, REPO_ROOT
+from speech.catalog import read_model_card
+from speech.data import Clip, folder_clips, speaker_split, speech_commands_clips
+
+SHARED_REAL = REPO_ROOT.parent / "shared" / "speech_commands_real"
+VALIDATION_PERCENT = 15.0  # what speech.train uses for folder sources by default
+
+
+def read_log(path: Path) -> list[dict]:
+    """Rows ``{"epoch", "set", "loss", "acc"}`` of a training log CSV (empty when missing)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{"epoch": int(r["epoch"]), "set": r["set"], "loss": float(r["loss"]), "acc": float(r["acc"])}
+                for r in csv.DictReader(handle)]
+
+
+def training_history(checkpoint: Path) -> list[dict]:
+    """The whole history of a checkpoint: the rows of every earlier stage it was continued from (kept in its
+    card) and then its own log, each row with ``stage`` (1, 2, …) and ``epoch`` counted over all stages."""
+    card = read_model_card(checkpoint)
+    earlier = list(card.get("initialized_from", {}).get("history", []))
+    stage = max((r["stage"] for r in earlier), default=0) + 1
+    offset = max((r["epoch"] for r in earlier), default=0)
+    own = [{**row, "epoch": row["epoch"] + offset, "stage": stage} for row in read_log(checkpoint.with_suffix(".log.csv"))]
+    return earlier + own
+
+
+@dataclass(frozen=True)
+class Source:
+    """Clips to evaluate on, and what a learner should know about them."""
+
+    label: str
+    clips: tuple[Clip, ...]
+    note: str
+    seen_in_training: bool = False
+
+
+def examples_source() -> Source:
+    return Source("bundled examples", tuple(folder_clips(EXAMPLES_DIR)),
+                  "Synthetic flite voices that no model heard in training; a quick, small check.")
+
+
+def validation_source(folder: Path = SHARED_REAL, percent: float = VALIDATION_PERCENT) -> Source:
+    return Source("validation speakers", tuple(speaker_split(folder, percent)[1]),
+                  f"The real speakers of {folder.name} that training held out ({percent:g} % by a stable hash of "
+                  "the speaker): the honest estimate of how the models do on new voices.")
+
+
+def test_source(root: Path) -> Source:
+    return Source("Speech Commands test subset", tuple(speech_commands_clips(root, "testing")),
+                  "The official test list of Speech Commands v0.01: speakers never used in training.")
+
+
+def folder_source(folder: Path, training_sources: Sequence[str]) -> Source:
+    """Any ``<word>/*`` folder; flagged when it is one a model was trained on (its training speakers inflate
+    every figure)."""
+    trained_on = {(REPO_ROOT / s).resolve() for s in training_sources if not s.startswith("speechcommands:")}
+    seen = folder.resolve() in trained_on
+    note = ("This folder holds the speakers the models were **trained on**, so these figures are inflated. Choose "
+            "*Validation speakers* for an honest estimate." if seen else "Your folder.")
+    return Source(f"folder {folder.name}", tuple(folder_clips(folder)), note, seen)
+
+
+def training_sources(checkpoints: dict[str, Path]) -> list[str]:
+    """Every data source named in the model cards of ``checkpoints``."""
+    return sorted({s for p in checkpoints.values() for s in read_model_card(p).get("data", {}).get("sources", {})})
+
+
+class Progress:
+    """A progress callback ``(done, total)`` that also says how long the rest will take, from the pace so far."""
+
+    def __init__(self, report: Callable[[float, str], None], what: str):
+        self.report, self.what, self.started = report, what, time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / done * (total - done) if done else None
+        self.report(done / max(total, 1), f"{self.what}: {done} of {total} clips"
+                    + (f", about {left:.0f} s left" if left is not None and done < total else ""))
+
+
+def clips_behind(predictions: torch.Tensor, clips: Sequence[Clip], classes: Sequence[str], target: str,
+                 prediction: str, limit: Optional[int] = None) -> list[Clip]:
+    """The clips of word ``target`` that the model predicted as ``prediction`` (one cell of the confusion)."""
+    t, p = classes.index(target), classes.index(prediction)
+    chosen = [c for c, guess in zip(clips, predictions.tolist()) if c.label == classes[t] and guess == p]
+    return chosen[:limit] if limit else chosen
