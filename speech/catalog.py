@@ -11,6 +11,13 @@ from pathlib import Path
 from speech import EXAMPLES_DIR, SHIPPED_CHECKPOINTS
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+# The 30 words of Speech Commands v0.01, in alphabetical order as in the book.
+CLASSES: tuple[str, ...] = (
+    "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy",
+    "house", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
+    "sheila", "six", "stop", "three", "tree", "two", "up", "wow", "yes", "zero",
+)
+CREDIT = "Speech Commands dataset by Google, CC BY 4.0 (Warden 2018, arXiv:1804.03209)"
 BOOK_VARIANTS_FIRST = ["baseline", "mel", "complex"]
 
 

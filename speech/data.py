@@ -23,18 +23,11 @@ from torchaudio.datasets.speechcommands import _CHECKSUMS, HASH_DIVIDER
 from tqdm.auto import tqdm
 
 from speech.audio import CLIP_SAMPLES, load_audio, model_window, to_int16
-from speech.catalog import AUDIO_SUFFIXES
+from speech.catalog import AUDIO_SUFFIXES, CLASSES, CREDIT  # noqa: F401  (CLASSES, CREDIT: part of this module's API)
 
-# The 30 words of Speech Commands v0.01, in alphabetical order as in the book.
-CLASSES: tuple[str, ...] = (
-    "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy",
-    "house", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
-    "sheila", "six", "stop", "three", "tree", "two", "up", "wow", "yes", "zero",
-)
 SPEECH_COMMANDS_VERSION = "speech_commands_v0.01"
 SPEECH_COMMANDS_URL = f"http://download.tensorflow.org/data/{SPEECH_COMMANDS_VERSION}.tar.gz"
 BACKGROUND_FOLDER = "_background_noise_"
-CREDIT = "Speech Commands dataset by Google, CC BY 4.0 (Warden 2018, arXiv:1804.03209)"
 
 ProgressCallback = Callable[[int, Optional[int]], None]  # (done, total or None)
 

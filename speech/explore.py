@@ -49,10 +49,34 @@ def spectrogram(waveform: torch.Tensor, config: FeatureConfig, power: float = 2.
     return spectrogram_transform(config, power=power)(waveform)
 
 
-def resolution(config: FeatureConfig) -> tuple[float, float, float]:
-    """(window length ms, hop ms, bin spacing Hz): the time/frequency trade-off in numbers."""
-    return (1000 * config.win_length / config.sample_rate, 1000 * config.hop_length / config.sample_rate,
-            config.sample_rate / config.n_fft)
+# Width of each window's main lobe, null to null, in units of sample_rate / window length: two sines closer
+# than about half of it melt into one peak.
+MIN_BAND_HZ = 200  # the narrowest f_min..f_max range the Mel page accepts
+WINDOW_SIZES = [64, 128, 256, 480, 512, 1024, 2048]  # the Spectrogram page offers these
+MAIN_LOBE_WIDTH = {"rectangular": 2.0, "hann": 4.0, "hamming": 4.0, "blackman": 6.0}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The time/frequency trade-off of an STFT in numbers (ms and Hz)."""
+
+    window_ms: float
+    hop_ms: float
+    frequency_hz: float   # what the window can separate: sample rate / window length
+    main_lobe_hz: float   # the window's main lobe, null to null
+    bin_spacing_hz: float  # sample rate / n_fft: finer with zero-padding, which separates nothing more
+
+
+def resolution(config: FeatureConfig) -> Resolution:
+    rate = config.sample_rate
+    return Resolution(1000 * config.win_length / rate, 1000 * config.hop_length / rate, rate / config.win_length,
+                      MAIN_LOBE_WIDTH[config.window] * rate / config.win_length, rate / config.n_fft)
+
+
+def fft_size(win_length: int, padding: int = 1) -> int:
+    """n_fft for a window: the smallest power of two that holds ``padding`` x the window (padding 1: no
+    deliberate zero-padding; 480 samples -> 512, as the model uses)."""
+    return 1 << math.ceil(math.log2(win_length * padding))
 
 
 def bin_frequencies(config: FeatureConfig) -> torch.Tensor:

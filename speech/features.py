@@ -70,9 +70,6 @@ class FeatureConfig:
         """Frequency rows of the feature image."""
         return self.n_mels if self.variant == "mel" else self.n_fft // 2 + 1
 
-    def n_frames(self, n_samples: int) -> int:
-        return n_samples // self.hop_length + 1  # centred STFT
-
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -14,6 +14,34 @@ from speech.features import FeatureConfig
 SCALES = ("power", "magnitude", "sqrt", "dB")
 DB_FLOOR = 1e-10
 CORRECT_COLOUR, ERROR_COLOUR = "#2a9d8f", "#e76f51"
+SCREEN_POINTS = 2000   # a line figure carries at most about this many x positions: a screen's width, twice
+SCREEN_COLUMNS = 800   # a heatmap at most this many columns
+
+
+def envelope(values: np.ndarray, x: np.ndarray, points: int = SCREEN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """A line of any length cut to about ``points`` x positions without losing a peak: each group of samples
+    becomes its minimum and its maximum (in their order), so the drawn envelope looks like the full line."""
+    if values.size <= points:
+        return x, values
+    group = int(np.ceil(values.size / (points // 2)))
+    usable = values.size // group * group
+    blocks = values[:usable].reshape(-1, group)
+    low, high = blocks.argmin(1), blocks.argmax(1)
+    first, second = np.minimum(low, high), np.maximum(low, high)
+    rows = np.arange(blocks.shape[0])
+    index = np.stack([rows * group + first, rows * group + second], 1).ravel()
+    return x[index], values[index]
+
+
+def pool_columns(values: np.ndarray, x: np.ndarray, columns: int = SCREEN_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+    """A heatmap ``[rows, n]`` cut to at most ``columns`` columns by taking each group's maximum (a short loud
+    event stays visible); ``x`` keeps each group's first position."""
+    if values.shape[1] <= columns:
+        return values, x
+    group = int(np.ceil(values.shape[1] / columns))
+    usable = values.shape[1] // group * group
+    pooled = values[:, :usable].reshape(values.shape[0], -1, group).max(2)
+    return pooled, x[:usable:group]
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -23,9 +51,10 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
 
 def waveform_figure(waveform: torch.Tensor, sample_rate: int, title: str = "Waveform",
                     highlight: Optional[tuple[float, float]] = None) -> go.Figure:
-    """Amplitude over time (s); ``highlight`` shades a (start s, end s) span, e.g. the model's window."""
-    t = np.arange(waveform.numel()) / sample_rate
-    fig = go.Figure(go.Scattergl(x=t, y=waveform.numpy(), mode="lines", line=dict(width=1), name="amplitude"))
+    """Amplitude over time (s); ``highlight`` shades a (start s, end s) span, e.g. the model's window. A long
+    waveform is drawn as its min/max :func:`envelope`, so the figure stays small whatever the length."""
+    t, y = envelope(waveform.numpy(), np.arange(waveform.numel()) / sample_rate)
+    fig = go.Figure(go.Scattergl(x=t, y=y, mode="lines", line=dict(width=1), name="amplitude"))
     if highlight is not None:
         fig.add_vrect(x0=highlight[0], x1=highlight[1], fillcolor="orange", opacity=0.2, line_width=0,
                       annotation_text="window the model heard", annotation_position="top left")
@@ -39,10 +68,12 @@ def dft_figure(frequencies: torch.Tensor, magnitude: torch.Tensor, phase: Option
     """|DFT| against frequency (Hz, up to Nyquist); with ``phase`` a second panel shows it (rad)."""
     rows = 2 if phase is not None else 1
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    fig.add_trace(go.Scattergl(x=frequencies.numpy(), y=magnitude.numpy(), mode="lines", name="magnitude"), 1, 1)
+    fig.add_trace(go.Scattergl(*envelope(magnitude.numpy(), frequencies.numpy()), mode="lines", name="magnitude"),
+                  1, 1)
     fig.update_yaxes(title="magnitude", row=1, col=1)
     if phase is not None:
-        fig.add_trace(go.Scattergl(x=frequencies.numpy(), y=phase.numpy(), mode="markers",
+        step = max(1, phase.numel() // SCREEN_POINTS)  # phase is noise-like: every step-th point shows it as well
+        fig.add_trace(go.Scattergl(x=frequencies.numpy()[::step], y=phase.numpy()[::step], mode="markers",
                                    marker=dict(size=2), name="phase"), 2, 1)
         fig.update_yaxes(title="phase (rad)", row=2, col=1)
     fig.update_xaxes(title="frequency (Hz)", row=rows, col=1)
@@ -64,8 +95,11 @@ def scale_values(power: torch.Tensor, scale: str) -> np.ndarray:
 
 def heatmap_figure(values: np.ndarray, x: np.ndarray, y: np.ndarray, title: str, x_title: str, y_title: str,
                    colour_title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
-    """A time x frequency (or any) heatmap; ``values`` is ``[len(y), len(x)]``."""
-    fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", colorbar=dict(title=colour_title)))
+    """A time x frequency (or any) heatmap; ``values`` is ``[len(y), len(x)]``, cut to at most
+    :data:`SCREEN_COLUMNS` columns (:func:`pool_columns`) and sent as float32."""
+    values, x = pool_columns(np.asarray(values, dtype=np.float32), np.asarray(x))
+    fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", colorbar=dict(title=dict(text=colour_title,
+                                                                                                  side="right"))))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
     return _layout(fig, title, height)
@@ -106,8 +140,9 @@ def fourier_vs_mel_figure(fourier: torch.Tensor, frequencies: torch.Tensor, mel:
 
 
 def training_curves_figure(rows: Sequence[dict], title: str = "Training curves") -> go.Figure:
-    """Loss and accuracy per epoch from log rows ``{"epoch", "set", "loss", "acc"}``, one line per set."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    """Loss and accuracy per epoch from log rows ``{"epoch", "set", "loss", "acc"}`` (with ``stage`` when the
+    model was continued from an earlier run: each later stage's start is marked), one line per set."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     colours = {"train": "#1f77b4", "valid": "#ff7f0e"}
     for subset in sorted({r["set"] for r in rows}):
         part = [r for r in rows if r["set"] == subset]
@@ -117,20 +152,36 @@ def training_curves_figure(rows: Sequence[dict], title: str = "Training curves")
                                  line=dict(color=colour), legendgroup=subset), 1, 1)
         fig.add_trace(go.Scatter(x=epochs, y=[float(r["acc"]) for r in part], name=subset, mode="lines+markers",
                                  line=dict(color=colour), legendgroup=subset, showlegend=False), 1, 2)
+    stages = sorted({r.get("stage", 1) for r in rows})
+    for stage in stages[1:]:
+        first = min(int(r["epoch"]) for r in rows if r.get("stage", 1) == stage)
+        for col in (1, 2):
+            fig.add_vline(x=first - 0.5, line_dash="dot", line_color="grey", row=1, col=col)
+        fig.add_annotation(x=first - 0.5, y=1.0, xref="x2", yref="paper", text=f"stage {stage} starts",
+                           showarrow=False, xanchor="left", yanchor="bottom")
     fig.update_xaxes(title="epoch")
-    return _layout(fig, title, 340)
+    fig.update_yaxes(title="loss", row=1, col=1)
+    fig.update_yaxes(title="accuracy", row=1, col=2)
+    fig.update_layout(legend=dict(orientation="h", y=1.12, yanchor="bottom", x=0, xanchor="left"))
+    return _layout(fig, title, 380).update_layout(margin=dict(t=90))
 
 
 def lr_finder_figure(rows: Sequence[dict], chosen_lr: Optional[float] = None,
                      title: str = "Learning-rate finder") -> go.Figure:
-    """Smoothed loss against learning rate (log axis); ``chosen_lr`` is marked by a vertical line."""
-    fig = go.Figure(go.Scatter(x=[float(r["lr"]) for r in rows], y=[float(r["loss"]) for r in rows], mode="lines",
-                               name="loss"))
+    """Smoothed loss against learning rate (log axis over the data's range); ``chosen_lr`` is marked by a dashed
+    line when it lies inside that range, and named in the title either way."""
+    lrs, losses = [float(r["lr"]) for r in rows], [float(r["loss"]) for r in rows]
+    fig = go.Figure(go.Scatter(x=lrs, y=losses, mode="lines", name="loss"))
     if chosen_lr is not None:
-        fig.add_vline(x=chosen_lr, line_dash="dash", line_color="red", annotation_text=f"max lr {chosen_lr:g}")
+        title = f"{title} (max lr used: {chosen_lr:g})"
+        if lrs and min(lrs) <= chosen_lr <= max(lrs):
+            fig.add_trace(go.Scatter(x=[chosen_lr, chosen_lr], y=[min(losses), max(losses)], mode="lines",
+                                     line=dict(dash="dash", color="red"), name="max lr used"))
+    if lrs:
+        fig.update_xaxes(range=[np.log10(min(lrs)), np.log10(max(lrs))])
     fig.update_xaxes(title="learning rate", type="log")
     fig.update_yaxes(title="loss (smoothed)")
-    return _layout(fig, title, 320)
+    return _layout(fig, title, 340)
 
 
 def confusion_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], normalise: bool = False,
@@ -142,31 +193,39 @@ def confusion_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str],
         z=values, x=list(classes), y=list(classes), colorscale="Blues", customdata=counts,
         hovertemplate="target %{y} → prediction %{x}<br>count %{customdata:.0f}<br>share %{z:.2f}<extra></extra>"
         if normalise else "target %{y} → prediction %{x}<br>count %{z:.0f}<extra></extra>"))
-    fig.update_xaxes(title="prediction", tickangle=-60)
-    fig.update_yaxes(title="target", autorange="reversed")
-    return _layout(fig, title, 560)
+    fig.update_xaxes(title="prediction", tickangle=-60, tickmode="array", tickvals=list(classes), constrain="domain")
+    fig.update_yaxes(title="target", autorange="reversed", tickmode="array", tickvals=list(classes),
+                     scaleanchor="x", constrain="domain")
+    return _layout(fig, title, 760)
 
 
-def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], min_share: float = 0.001,
+def largest_error_flow(confusion: Sequence[Sequence[int]]) -> int:
+    """The count of the most frequent (target, prediction) error: the highest sensible hiding threshold."""
+    counts = np.asarray(confusion, dtype=int).copy()
+    np.fill_diagonal(counts, 0)
+    return int(counts.max()) if counts.size else 0
+
+
+def alluvial_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], min_count: int = 1,
                     title: str = "Predictions flowing into targets") -> go.Figure:
-    """Parcats flows from prediction (left) to target (right); correct flows green, errors orange.
-    Pairs with fewer than ``min_share`` of all clips are hidden."""
+    """Parcats flows from prediction (left) to target (right); correct flows green, errors orange. Flows of
+    fewer than ``min_count`` clips are hidden; keep ``min_count`` at most :func:`largest_error_flow` and at
+    least one error flow stays."""
     counts = np.asarray(confusion, dtype=int)
-    total = max(int(counts.sum()), 1)
+    total = int(counts.sum())
     predictions, targets, weights, colours = [], [], [], []
-    for t, p in zip(*np.nonzero(counts)):
-        if counts[t, p] / total >= min_share:
-            predictions.append(classes[p])
-            targets.append(classes[t])
-            weights.append(int(counts[t, p]))
-            colours.append(0 if t == p else 1)
+    for t, p in zip(*np.nonzero(counts >= max(min_count, 1))):
+        predictions.append(classes[p])
+        targets.append(classes[t])
+        weights.append(int(counts[t, p]))
+        colours.append(0 if t == p else 1)
     fig = go.Figure(go.Parcats(
         dimensions=[dict(label="prediction", values=predictions), dict(label="target", values=targets)],
         counts=weights, line=dict(color=colours, colorscale=[[0, CORRECT_COLOUR], [1, ERROR_COLOUR]], cmin=0, cmax=1,
                                   shape="hspline"),
         hoveron="color", arrangement="freeform", sortpaths="forward"))
-    shown = sum(weights)
-    fig = _layout(fig, f"{title}<br><sup>{shown}/{total} clips; flows under {min_share:.2%} hidden</sup>", 700)
+    hidden = f"; flows under {min_count} clips hidden" if min_count > 1 else ""
+    fig = _layout(fig, f"{title}<br><sup>{sum(weights)} of {total} clips shown{hidden}</sup>", 760)
     return fig.update_layout(margin=dict(t=110))  # room for the subtitle above the dimension labels
 
 
@@ -183,9 +242,9 @@ def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top proba
 def model_input_figure(image: torch.Tensor, config: FeatureConfig, title: str) -> go.Figure:
     """The model's input image ``[n_bins, frames]`` over time (s) and frequency (Hz; mel band centres for mel)."""
     frequencies = mel_centres(config) if config.variant == "mel" else bin_frequencies(config)
-    label = "|X|^0.3 (scaled)" if config.variant == "complex" else "log power (standardized)"
+    label = "|X|^0.3" if config.variant == "complex" else "log power"
     return heatmap_figure(image.numpy(), frame_times(image.shape[1], config).numpy(), frequencies.numpy(), title,
-                          "time (s)", "frequency (Hz)", label, height=300)
+                          "time (s)", "frequency (Hz)", label, height=320)
 
 
 def class_counts_figure(counts: dict[str, int], title: str = "Clips per word") -> go.Figure:

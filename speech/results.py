@@ -18,13 +18,24 @@ SHARED_REAL = REPO_ROOT.parent / "shared" / "speech_commands_real"
 VALIDATION_PERCENT = 15.0  # what speech.train uses for folder sources by default
 
 
-def read_log(path: Path) -> list[dict]:
-    """Rows ``{"epoch", "set", "loss", "acc"}`` of a training log CSV (empty when missing)."""
+def read_csv_rows(path: Path) -> list[dict]:
+    """The rows of a CSV with a header, numbers as float (empty when the file is missing)."""
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
-        return [{"epoch": int(r["epoch"]), "set": r["set"], "loss": float(r["loss"]), "acc": float(r["acc"])}
-                for r in csv.DictReader(handle)]
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_log(path: Path) -> list[dict]:
+    """Rows ``{"epoch", "set", "loss", "acc"}`` of a training log CSV (empty when missing)."""
+    return [{**row, "epoch": int(row["epoch"])} for row in read_csv_rows(path)]
 
 
 def training_history(checkpoint: Path) -> list[dict]:

@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Optional
 
 import streamlit as st
+import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
 from speech.catalog import checkpoint_files, checkpoints_dir, example_files
+from speech.data import load_waveforms
+from speech.evaluate import Report, evaluate_waves
 from speech.model import CheckpointError
 from speech.features import VARIANTS
 from speech.predict import Predictor
@@ -132,3 +135,16 @@ def show_errors(load) -> Optional[LoadedAudio]:
     except AudioError as error:
         st.error(str(error))
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def decoded_waves(source_key: str, _clips, _progress) -> torch.Tensor:
+    """int16 ``[n, 16000]`` of a source's clips, cached by ``source_key`` (at most four sources in memory)."""
+    return load_waveforms(list(_clips), progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def evaluation(checkpoint: str, modified: float, source_key: str, _predictor: Predictor, _waves, _targets,
+               _progress) -> tuple[Report, torch.Tensor]:
+    """:func:`speech.evaluate.evaluate_waves`, cached per checkpoint file, its modification time and source."""
+    return evaluate_waves(_predictor, _waves, _targets, progress=_progress)

@@ -12,8 +12,8 @@ from speech import SHIPPED_CHECKPOINTS, EXAMPLES_DIR, REPO_ROOT
 from speech.ui import shipped_checkpoints
 from tests.conftest import tone
 
-PAGES = ["app.py", "pages/home.py", "pages/1_Waveform.py", "pages/2_Fourier_transform.py", "pages/3_Spectrogram.py",
-         "pages/4_Mel_filter_bank.py", "pages/5_Dataset.py", "pages/6_Results.py", "pages/7_Live_prediction.py"]
+PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py", "app_pages/3_Spectrogram.py",
+         "app_pages/4_Mel_filter_bank.py", "app_pages/5_Dataset.py", "app_pages/6_Results.py", "app_pages/7_Live_prediction.py"]
 TIMEOUT = 120
 needs_checkpoints = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "mel.pt").is_file(), reason="no shipped checkpoints")
 
@@ -38,7 +38,7 @@ def test_page_renders_without_exception(page):
 
 
 def test_window_slider_changes_the_spectrogram_shape():
-    app = run("pages/3_Spectrogram.py")
+    app = run("app_pages/3_Spectrogram.py")
     shape = next(m for m in app.metric if m.label.startswith("Shape"))
     assert shape.value == "257 × 101"
     app.select_slider(key="window").set_value(2048).run()
@@ -48,7 +48,7 @@ def test_window_slider_changes_the_spectrogram_shape():
 
 
 def test_explorer_pages_accept_an_upload_and_report_bad_files():
-    app = run("pages/1_Waveform.py")
+    app = run("app_pages/1_Waveform.py")
     app.radio(key="waveform-source").set_value("Upload a file").run()
     app.file_uploader(key="waveform-upload").upload("stereo.wav", wav_bytes(np.stack([tone(440.0, rate=44_100)] * 2, 1),
                                                                             44_100), "audio/wav")
@@ -60,13 +60,13 @@ def test_explorer_pages_accept_an_upload_and_report_bad_files():
 
 
 def test_mel_page_shows_the_filter_bank_check():
-    app = run("pages/4_Mel_filter_bank.py")
+    app = run("app_pages/4_Mel_filter_bank.py")
     check = next(m for m in app.metric if "filter bank" in m.label)
     assert float(check.value) < 1e-4
 
 
 def test_recording_on_an_explorer_page():
-    app = run("pages/2_Fourier_transform.py")
+    app = run("app_pages/2_Fourier_transform.py")
     app.radio(key="fourier-source").set_value("Record with the microphone").run()
     app.audio_input(key="fourier-record").upload("recording.wav", wav_bytes(tone(300.0)))
     app.run()
@@ -88,7 +88,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_live_page_reports_bad_uploads(case):
     data, message = BAD_INPUTS[case]
-    app = run("pages/7_Live_prediction.py")
+    app = run("app_pages/7_Live_prediction.py")
     app.file_uploader(key="live-upload").upload(f"{case}.wav", data, "audio/wav")
     app.run()
     assert not app.exception, app.exception
@@ -99,7 +99,7 @@ def test_live_page_reports_bad_uploads(case):
 @needs_checkpoints
 def test_live_page_predicts_an_upload_with_every_variant():
     clip = (EXAMPLES_DIR / "yes").iterdir().__next__().read_bytes()
-    app = run("pages/7_Live_prediction.py")
+    app = run("app_pages/7_Live_prediction.py")
     app.radio[0].set_value("All side by side").run()
     app.file_uploader(key="live-upload").upload("yes.flac", clip, "audio/flac")
     app.run()
@@ -114,7 +114,7 @@ def figure_titles(app: AppTest) -> list[str]:
 
 @needs_checkpoints
 def test_results_page_switches_variants_and_threshold():
-    app = run("pages/6_Results.py")
+    app = run("app_pages/6_Results.py")
     assert not app.exception
     # one accuracy row per variant; the book's three are chosen at first, extra architectures on request
     assert len(app.table[0].value) == min(len(shipped_checkpoints()), 3)
@@ -136,7 +136,7 @@ def test_broken_and_mismatched_checkpoints_get_a_message(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "mel.pt", SpeechCNN(2), FeatureConfig(variant="complex"), ["w"] * 30)
     (tmp_path / "baseline.pt").write_bytes(b"PK\x03\x04 truncated")
     monkeypatch.setenv("SPEECH_LAB_CHECKPOINTS", str(tmp_path))
-    app = run("pages/7_Live_prediction.py")
+    app = run("app_pages/7_Live_prediction.py")
     app.radio[0].set_value("All side by side").run()
     app.file_uploader(key="live-upload").upload("yes.wav", wav_bytes(tone(300.0)), "audio/wav")
     app.run()
@@ -148,7 +148,7 @@ def test_broken_and_mismatched_checkpoints_get_a_message(tmp_path, monkeypatch):
 def test_dataset_page_browses_a_folder(tmp_path):
     (tmp_path / "wow").mkdir()
     sf.write(tmp_path / "wow" / "abc_nohash_0.wav", tone(500.0), 16_000)
-    app = run("pages/5_Dataset.py")
+    app = run("app_pages/5_Dataset.py")
     app.radio[0].set_value("A folder on this computer").run()
     app.text_input[0].set_value(str(tmp_path)).run()
     assert not app.exception, app.exception

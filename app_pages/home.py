@@ -1,8 +1,8 @@
 import streamlit as st
 
-from speech import EXAMPLES_DIR, checkpoints_dir, model_card
-from speech.data import CLASSES, CREDIT
-from speech.ui import example_paths, shipped_checkpoints
+from speech import EXAMPLES_DIR
+# Home imports no torch (speech.catalog is standard library only), so the first page of a cold start is quick.
+from speech.catalog import CLASSES, CREDIT, checkpoint_files, checkpoints_dir, example_files, read_model_card
 
 st.title("Speech Commands Lab")
 st.markdown(
@@ -27,7 +27,7 @@ st.markdown(
 left, right = st.columns(2)
 with left:
     st.subheader("Data")
-    examples = example_paths()
+    examples = example_files()
     st.markdown(
         f"- **Bundled examples:** {sum(len(v) for v in examples.values())} clips of {len(examples)} words in "
         f"`{EXAMPLES_DIR.name}/`, spoken by free synthetic voices (flite) the models never heard in training.\n"
@@ -37,11 +37,11 @@ with left:
     )
 with right:
     st.subheader("Checkpoints")
-    checkpoints = shipped_checkpoints()
+    checkpoints = checkpoint_files(checkpoints_dir())
     if not checkpoints:
         st.warning(f"No checkpoints in `{checkpoints_dir()}`; train one with `python -m speech.train` (see README).")
     for name, path in checkpoints.items():
-        card = model_card(path)
+        card = read_model_card(path)
         figure = ""
         if "validation" in card:
             validation = card["validation"]

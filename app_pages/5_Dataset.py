@@ -7,6 +7,7 @@ from speech.audio import AudioError, load_audio, to_wav_bytes
 from speech.data import (CLASSES, CREDIT, class_counts, download_speech_commands, folder_clips, is_downloaded,
                          speech_commands_folder)
 from speech.plots import class_counts_figure
+from speech.ui import folder_input
 
 st.title("Dataset")
 st.markdown(
@@ -46,16 +47,10 @@ elif source == "Downloaded Speech Commands":
                     folder = download_speech_commands(root, progress=report)
                 st.success(f"Done: {folder}")
             except RuntimeError as error:
+                bar.empty()
                 st.error(str(error))
 else:
-    text = st.text_input("Folder with <word>/<clip> files", "../shared/speech_commands_real")
-    candidate = Path(text).expanduser()
-    if not candidate.is_absolute():
-        candidate = (REPO_ROOT / candidate).resolve()
-    if candidate.is_dir():
-        folder = candidate
-    else:
-        st.error(f"No such folder: {candidate}")
+    folder = folder_input("Folder with <word>/<clip> files", "../shared/speech_commands_real", key="dataset-folder")
 
 if folder is not None:
     clips = scan(str(folder))

@@ -1,7 +1,7 @@
 import streamlit as st
 
 from speech.audio import SAMPLE_RATE
-from speech.explore import (bin_frequencies, filter_bank, filter_bank_check, frame_times, mel_centres,
+from speech.explore import (MIN_BAND_HZ, bin_frequencies, filter_bank, filter_bank_check, frame_times, mel_centres,
                             mel_spectrogram, mfcc, spectrogram)
 from speech.features import FeatureConfig
 from speech.plots import filter_bank_figure, fourier_vs_mel_figure, heatmap_figure, spectrogram_figure
@@ -18,15 +18,23 @@ clip = clip_picker("mel")
 with st.sidebar:
     st.header("Filter bank")
     n_mels = st.slider("Mel bands (n_mels)", 4, 128, 16, key="n_mels")
-    f_min = st.slider("f_min (Hz)", 0, 2000, 0, step=50, key="f_min")
-    f_max = st.slider("f_max (Hz)", 2000, SAMPLE_RATE // 2, SAMPLE_RATE // 2, step=100, key="f_max")
+    f_min, f_max = st.slider("Frequency range (Hz)", 0, SAMPLE_RATE // 2, (0, SAMPLE_RATE // 2), step=50,
+                             key="f_range")
     n_mfcc = st.slider("MFCC coefficients", 2, min(40, n_mels), min(13, n_mels), key="n_mfcc")
 
+if f_max - f_min < MIN_BAND_HZ:
+    st.error(f"The range {f_min}–{f_max} Hz is too narrow for a filter bank: the filters would have nothing to "
+             f"sum. Keep at least {MIN_BAND_HZ} Hz between f_min and f_max.")
+    st.stop()
 config = FeatureConfig(variant="mel", n_mels=n_mels, f_min=float(f_min), f_max=float(f_max))
 bank = filter_bank(config)
 frequencies = bin_frequencies(config)
 st.plotly_chart(filter_bank_figure(bank, frequencies, f"{n_mels} mel filters over {bank.shape[0]} Fourier bins "
                                                       f"({f_min}–{f_max} Hz)"))
+empty = int((bank.sum(0) == 0).sum())
+if empty:
+    st.warning(f"{empty} of the {n_mels} filters fall between two Fourier bins and sum nothing: too many bands for "
+               "this range and n_fft. Their rows of the mel spectrogram stay at zero.")
 if clip is not None:
     wave = clip.waveform
     power = spectrogram(wave, config)

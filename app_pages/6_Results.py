@@ -1,0 +1,121 @@
+import streamlit as st
+
+from speech import REPO_ROOT
+from speech.data import is_downloaded, labels_tensor
+from speech.plots import (alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure,
+                          training_curves_figure)
+from speech.results import (SHARED_REAL, Progress, clips_behind, examples_source, folder_source, read_csv_rows,
+                            test_source, training_history, training_sources, validation_source)
+from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints
+
+st.title("Results")
+st.markdown(
+    "The same CNN was trained on three inputs: the **power spectrogram** (baseline), a **128-band mel** "
+    "spectrogram, and the **complex** STFT (real and imaginary parts as two channels). Compare how they learned "
+    "and where they go wrong — each variant makes *different* mistakes. Beside the book's CNN there is an extra "
+    "architecture, **tcresnet**: a small temporal-convolution ResNet on 64 mel bands that treats the frequency rows "
+    "as channels and convolves along time only — add it in the model picker."
+)
+
+checkpoints = require_checkpoints()
+chosen = st.multiselect("Models", list(checkpoints), default=list(checkpoints)[:3])
+if not chosen:
+    st.info("Choose at least one model.")
+    st.stop()
+predictors = {name: p for name in chosen if (p := load_predictor(name, checkpoints[name])) is not None}
+
+st.header("How they learned")
+for tab, name in zip(st.tabs(chosen), chosen):
+    with tab:
+        path = checkpoints[name]
+        card = predictors[name].card if name in predictors else {}
+        if card:
+            validation, training = card["validation"], card["training"]
+            st.markdown(f"Architecture **{card.get('arch', 'book')}** on **{card['variant']}** features. "
+                        f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
+                        f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips. "
+                        f"Best epoch {training['best_epoch']} of {training['epochs_run']}, "
+                        f"{card['data']['training_clips']} training clips.")
+            start = card.get("initialized_from")
+            if start:
+                st.caption(f"Continued from `{start['checkpoint']}`; the curves show every stage, the later ones "
+                           "marked by a dotted line.")
+            with st.expander("Model card"):
+                st.json(card)
+        history = training_history(path)
+        if history:
+            st.plotly_chart(training_curves_figure(history, f"{name}: training curves"), key=f"curves-{name}")
+        lr_rows = read_csv_rows(path.with_suffix(".lr_find.csv"))
+        if lr_rows:
+            st.plotly_chart(lr_finder_figure(lr_rows, card.get("training", {}).get("max_lr"),
+                                             f"{name}: learning-rate finder"), key=f"lr-{name}")
+
+st.header("Where they go wrong")
+SOURCES = ["Bundled examples", "Validation speakers", "Speech Commands test subset", "A folder"]
+choice = st.radio("Evaluate on", SOURCES, horizontal=True, key="results-source",
+                  help="Bundled examples run at once; the larger sources start with a button.")
+if choice == "Bundled examples":
+    source = examples_source()
+elif choice == "Validation speakers":
+    folder = folder_input("Folder the models were trained on", str(SHARED_REAL), key="results-validation")
+    source = validation_source(folder) if folder else None
+elif choice == "Speech Commands test subset":
+    root = REPO_ROOT / "data"
+    if not is_downloaded(root):
+        st.warning(f"Speech Commands is not downloaded into {root}; use the Dataset page to download it.")
+        st.stop()
+    source = test_source(root)
+else:
+    folder = folder_input("Folder with <word>/<clip> files", "examples", key="results-folder")
+    source = folder_source(folder, training_sources(checkpoints)) if folder else None
+if source is None:
+    st.stop()
+if not source.clips:
+    st.warning(f"No clips of the 30 words in the {source.label}.")
+    st.stop()
+(st.warning if source.seen_in_training else st.caption)(source.note)
+
+key = f"{choice}:{source.label}:{len(source.clips)}"
+if choice != "Bundled examples" and st.session_state.get("results-evaluating") != key:
+    seconds = len(source.clips) * len(predictors) * 0.02  # about 20 ms a clip and model on this 2-core CPU
+    if st.button(f"Evaluate {len(predictors)} model(s) on {len(source.clips)} clips (roughly {seconds:.0f} s)",
+                 type="primary"):
+        st.session_state["results-evaluating"] = key
+        st.rerun()
+    st.stop()
+if choice != "Bundled examples" and st.button("Cancel", key="results-cancel"):
+    st.session_state.pop("results-evaluating", None)
+    st.rerun()
+
+bar = st.progress(0.0, text=f"Decoding {len(source.clips)} clips…")
+waves = decoded_waves(key, source.clips, Progress(bar.progress, "decoding"))
+results = {}
+for name, predictor in predictors.items():
+    path = checkpoints[name]
+    targets = labels_tensor(source.clips, predictor.classes)
+    results[name] = evaluation(str(path), path.stat().st_mtime, key, predictor, waves, targets,
+                               Progress(bar.progress, f"evaluating {name}"))
+bar.empty()
+if not results:
+    st.stop()
+st.table({"model": list(results), "accuracy": [f"{r.accuracy:.3f}" for r, _ in results.values()],
+          "macro accuracy": [f"{r.macro_accuracy:.3f}" for r, _ in results.values()],
+          "clips": [r.n for r, _ in results.values()]})
+
+normalise = st.toggle("Row-normalised confusion", value=True, key="results-normalise")
+for tab, (name, (report, predictions)) in zip(st.tabs(list(results)), results.items()):
+    with tab:
+        st.plotly_chart(confusion_figure(report.confusion, report.classes, normalise, f"{name}: confusion matrix"),
+                        key=f"confusion-{name}")
+        largest = largest_error_flow(report.confusion)
+        minimum = st.slider("Hide flows of fewer clips than", 1, max(largest, 2), 1, key=f"flows-{name}",
+                            disabled=largest < 2, help="Up to the largest error flow, so one always stays.")
+        st.plotly_chart(alluvial_figure(report.confusion, report.classes, min(minimum, max(largest, 1)),
+                                        f"{name}: predictions → targets"), key=f"alluvial-{name}")
+        st.markdown("**Most confused pairs**")
+        for rank, pair in enumerate(report.most_confused[:8]):
+            row = st.columns([4, 1])
+            row[0].write(f"{pair['target']} → predicted **{pair['prediction']}**: {pair['count']}")
+            if row[1].button("▶ Play one", key=f"listen-{name}-{rank}", use_container_width=True):
+                play_clip(clips_behind(predictions, source.clips, report.classes, pair["target"],
+                                       pair["prediction"], limit=1)[0].path)

@@ -1,0 +1,68 @@
+import streamlit as st
+
+from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, model_window
+from speech.catalog import CLASSES, best_checkpoint
+from speech.plots import model_input_figure, probability_figure, waveform_figure
+from speech.predict import LOW_CONFIDENCE
+from speech.ui import decode, load_predictor, require_checkpoints, upload_input, warn_about
+
+st.title("Live prediction")
+st.markdown(f"Say one of the 30 words — *{', '.join(CLASSES)}* — or upload a recording, and watch the models decide.")
+
+checkpoints = require_checkpoints()
+names = list(checkpoints)
+# The controls always take the same two elements, so the widgets below keep their place in the page when the mode
+# changes (a moved microphone widget loses its recording and shows an error).
+left, right = st.columns([1, 2])
+mode = left.radio("Models", ["One model", "All side by side"], horizontal=True, key="live-mode")
+if mode == "One model":
+    best = best_checkpoint(checkpoints)  # start on the model with the best validation figure
+    chosen = [right.selectbox("Model", names, index=names.index(best) if best else 0, key="live-model",
+                              help="The default is the best on validation.")]
+else:
+    chosen = names
+    right.caption(f"All {len(names)} models: {', '.join(names)}.")
+
+microphone, upload = st.tabs(["Microphone", "Upload a file"])
+with microphone:
+    recording = st.audio_input("Record a word (about one second)", sample_rate=SAMPLE_RATE, key="live-record")
+with upload:
+    uploaded = upload_input("Audio file", key="live-upload")
+audio_file = uploaded if uploaded is not None else recording
+if audio_file is None:
+    st.info("Record a word or upload a file to get a prediction.")
+    st.stop()
+
+try:
+    clip = decode(audio_file.getvalue(), audio_file.name)
+except AudioError as error:
+    st.error(str(error))
+    st.stop()
+warn_about(clip)
+if uploaded is not None and recording is not None:
+    st.caption("Showing the uploaded file; remove it to use the recording.")
+
+predictors = {name: p for name in chosen if (p := load_predictor(name, checkpoints[name])) is not None}
+if not predictors:
+    st.stop()
+window, start = model_window(clip.waveform)  # once for every model: they all hear the same second
+predictions = {name: p.predict(window) for name, p in predictors.items()}
+start_s = start / SAMPLE_RATE
+highlight = (start_s, start_s + CLIP_SAMPLES / SAMPLE_RATE) if clip.seconds > 1 else None
+st.plotly_chart(waveform_figure(clip.waveform, SAMPLE_RATE, f"Your input: {clip.seconds:.2f} s", highlight))
+if clip.seconds > 1:
+    st.caption(f"The models were trained on 1 s clips, so they hear the loudest second: {start_s:.2f}–"
+               f"{start_s + 1:.2f} s. Speech carries far more energy than silence, so that is where the word is.")
+elif clip.seconds < 1:
+    st.caption(f"Shorter than 1 s: padded with {1 - clip.seconds:.2f} s of silence, like the training clips.")
+
+for column, (name, prediction) in zip(st.columns(len(predictions)), predictions.items()):
+    column.metric(f"Prediction ({name})", prediction.word, delta=f"{prediction.confidence:.0%} confident",
+                  delta_color="off", delta_arrow="off", help="The word with the highest probability.")
+    if prediction.confidence < LOW_CONFIDENCE:
+        column.warning(f"Not sure ({prediction.confidence:.0%}): is it one of the 30 words?")
+for name, prediction in predictions.items():
+    bars, image = st.columns([2, 3])
+    bars.plotly_chart(probability_figure(prediction.top(5), f"{name}: top 5"), key=f"probabilities-{name}")
+    image.plotly_chart(model_input_figure(prediction.feature_image(), predictors[name].features,
+                                          f"What {name} hears"), key=f"input-{name}")
