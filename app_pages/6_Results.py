@@ -4,7 +4,7 @@ from speech import REPO_ROOT
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import (alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure,
                           training_curves_figure)
-from speech.results import (SHARED_REAL, Progress, clips_behind, examples_source, folder_source, read_csv_rows,
+from speech.results import (SHARED_REAL, clips_behind, examples_source, folder_source, read_csv_rows,
                             test_source, training_history, training_sources, validation_source)
 from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints
 
@@ -87,15 +87,12 @@ if choice != "Bundled examples" and st.button("Cancel", key="results-cancel"):
     st.session_state.pop("results-evaluating", None)
     st.rerun()
 
-bar = st.progress(0.0, text=f"Decoding {len(source.clips)} clips…")
-waves = decoded_waves(key, source.clips, Progress(bar.progress, "decoding"))
+waves = decoded_waves(key, source.clips)
 results = {}
 for name, predictor in predictors.items():
     path = checkpoints[name]
-    targets = labels_tensor(source.clips, predictor.classes)
-    results[name] = evaluation(str(path), path.stat().st_mtime, key, predictor, waves, targets,
-                               Progress(bar.progress, f"evaluating {name}"))
-bar.empty()
+    results[name] = evaluation(str(path), path.stat().st_mtime, key, predictor, waves,
+                               labels_tensor(source.clips, predictor.classes))
 if not results:
     st.stop()
 st.table({"model": list(results), "accuracy": [f"{r.accuracy:.3f}" for r, _ in results.values()],

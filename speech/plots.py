@@ -15,7 +15,8 @@ SCALES = ("power", "magnitude", "sqrt", "dB")
 DB_FLOOR = 1e-10
 CORRECT_COLOUR, ERROR_COLOUR = "#2a9d8f", "#e76f51"
 SCREEN_POINTS = 2000   # a line figure carries at most about this many x positions: a screen's width, twice
-SCREEN_COLUMNS = 800   # a heatmap at most this many columns
+SCREEN_COLUMNS = 500   # a heatmap at most this many columns and rows (under 1 MB of float32 in the page)
+SCREEN_ROWS = 256
 
 
 def envelope(values: np.ndarray, x: np.ndarray, points: int = SCREEN_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +45,14 @@ def pool_columns(values: np.ndarray, x: np.ndarray, columns: int = SCREEN_COLUMN
     return pooled, x[:usable:group]
 
 
+def pool_grid(values: np.ndarray, x: np.ndarray, y: np.ndarray, rows: int = SCREEN_ROWS,
+              columns: int = SCREEN_COLUMNS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pool_columns` along both axes: at most ``rows`` x ``columns`` cells."""
+    values, x = pool_columns(values, x, columns)
+    values, y = pool_columns(values.T, y, rows)
+    return values.T, x, y
+
+
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white")
     return fig
@@ -68,8 +77,8 @@ def dft_figure(frequencies: torch.Tensor, magnitude: torch.Tensor, phase: Option
     """|DFT| against frequency (Hz, up to Nyquist); with ``phase`` a second panel shows it (rad)."""
     rows = 2 if phase is not None else 1
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    fig.add_trace(go.Scattergl(*envelope(magnitude.numpy(), frequencies.numpy()), mode="lines", name="magnitude"),
-                  1, 1)
+    x, y = envelope(magnitude.numpy(), frequencies.numpy())
+    fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name="magnitude"), 1, 1)
     fig.update_yaxes(title="magnitude", row=1, col=1)
     if phase is not None:
         step = max(1, phase.numel() // SCREEN_POINTS)  # phase is noise-like: every step-th point shows it as well
@@ -96,8 +105,8 @@ def scale_values(power: torch.Tensor, scale: str) -> np.ndarray:
 def heatmap_figure(values: np.ndarray, x: np.ndarray, y: np.ndarray, title: str, x_title: str, y_title: str,
                    colour_title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
     """A time x frequency (or any) heatmap; ``values`` is ``[len(y), len(x)]``, cut to at most
-    :data:`SCREEN_COLUMNS` columns (:func:`pool_columns`) and sent as float32."""
-    values, x = pool_columns(np.asarray(values, dtype=np.float32), np.asarray(x))
+    :data:`SCREEN_ROWS` x :data:`SCREEN_COLUMNS` cells (:func:`pool_grid`) and sent as float32."""
+    values, x, y = pool_grid(np.asarray(values, dtype=np.float32), np.asarray(x), np.asarray(y))
     fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", colorbar=dict(title=dict(text=colour_title,
                                                                                                   side="right"))))
     fig.update_xaxes(title=x_title)

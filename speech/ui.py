@@ -16,6 +16,7 @@ from speech.evaluate import Report, evaluate_waves
 from speech.model import CheckpointError
 from speech.features import VARIANTS
 from speech.predict import Predictor
+from speech.results import Progress
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
 UPLOAD_HELP = "WAV, FLAC, OGG or MP3 — any sample rate, mono or stereo, up to 10 minutes"
@@ -138,13 +139,21 @@ def show_errors(load) -> Optional[LoadedAudio]:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def decoded_waves(source_key: str, _clips, _progress) -> torch.Tensor:
-    """int16 ``[n, 16000]`` of a source's clips, cached by ``source_key`` (at most four sources in memory)."""
-    return load_waveforms(list(_clips), progress=_progress)
+def decoded_waves(source_key: str, _clips) -> torch.Tensor:
+    """int16 ``[n, 16000]`` of a source's clips, cached by ``source_key`` (at most four sources in memory), with a
+    progress bar and the time left while it decodes."""
+    bar = st.progress(0.0, text=f"Decoding {len(_clips)} clips…")
+    waves = load_waveforms(list(_clips), progress=Progress(bar.progress, "decoding"))
+    bar.empty()
+    return waves
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def evaluation(checkpoint: str, modified: float, source_key: str, _predictor: Predictor, _waves, _targets,
-               _progress) -> tuple[Report, torch.Tensor]:
-    """:func:`speech.evaluate.evaluate_waves`, cached per checkpoint file, its modification time and source."""
-    return evaluate_waves(_predictor, _waves, _targets, progress=_progress)
+def evaluation(checkpoint: str, modified: float, source_key: str, _predictor: Predictor, _waves,
+               _targets) -> tuple[Report, torch.Tensor]:
+    """:func:`speech.evaluate.evaluate_waves`, cached per checkpoint file, its modification time and source, with
+    a progress bar and the time left."""
+    bar = st.progress(0.0, text=f"Evaluating {Path(checkpoint).stem}…")
+    result = evaluate_waves(_predictor, _waves, _targets, progress=Progress(bar.progress, Path(checkpoint).stem))
+    bar.empty()
+    return result

@@ -9,7 +9,9 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from speech import SHIPPED_CHECKPOINTS, EXAMPLES_DIR, REPO_ROOT
-from speech.ui import shipped_checkpoints
+from speech.results import SHARED_REAL
+from speech.ui import available_checkpoints
+from speech.audio import load_audio
 from tests.conftest import tone
 
 PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py", "app_pages/3_Spectrogram.py",
@@ -37,14 +39,57 @@ def test_page_renders_without_exception(page):
     assert app.title
 
 
-def test_window_slider_changes_the_spectrogram_shape():
+def metric(app: AppTest, label: str) -> str:
+    return next(m for m in app.metric if m.label.startswith(label)).value
+
+
+def test_n_fft_follows_the_window_and_the_resolution_is_the_windows():
     app = run("app_pages/3_Spectrogram.py")
-    shape = next(m for m in app.metric if m.label.startswith("Shape"))
-    assert shape.value == "257 × 101"
+    assert metric(app, "Shape") == "257 × 101" and metric(app, "Frequency resolution") == "33.3 Hz"
     app.select_slider(key="window").set_value(2048).run()
     assert not app.exception
-    shape = next(m for m in app.metric if m.label.startswith("Shape"))
-    assert shape.value.startswith("1025 ×")
+    assert metric(app, "Shape").startswith("1025 ×") and metric(app, "Bin spacing") == "7.8 Hz"
+    app.select_slider(key="window").set_value(64).run()  # back down: n_fft follows, no stale 2048
+    assert metric(app, "Shape").startswith("33 ×")
+    assert metric(app, "Frequency resolution") == "250.0 Hz" and metric(app, "Bin spacing") == "250.0 Hz"
+    app.select_slider(key="padding").set_value(4).run()  # deliberate zero-padding: finer bins, same resolution
+    assert metric(app, "Bin spacing") == "62.5 Hz" and metric(app, "Frequency resolution") == "250.0 Hz"
+
+
+@pytest.mark.parametrize("page,key", [("app_pages/1_Waveform.py", "waveform"), ("app_pages/3_Spectrogram.py",
+                                                                                  "spectrogram")])
+def test_picking_another_word_changes_the_clip(page, key):
+    app = run(page)
+    before = app.get("audio")[0].proto.url if page.endswith("Spectrogram.py") else metric(app, "Peak")
+    voice = app.selectbox(key=f"{key}-voice").value
+    app.selectbox(key=f"{key}-word").set_value("six").run()
+    assert not app.exception
+    assert app.selectbox(key=f"{key}-voice").value == voice  # the same voice, now saying "six"
+    after = app.get("audio")[0].proto.url if page.endswith("Spectrogram.py") else metric(app, "Peak")
+    assert after != before
+    if page.endswith("Waveform.py"):
+        six = load_audio(EXAMPLES_DIR / "six" / f"{voice}_nohash_0.flac").waveform
+        assert metric(app, "Peak") == f"{six.abs().max():.3f}"
+
+
+def test_a_ten_minute_upload_gives_small_figures():
+    minutes = 10 * 60 * 16_000 - 16_000  # just under the limit
+    wave = (0.3 * np.sin(np.arange(minutes) / 7)).astype(np.float32)
+    for page, key in (("app_pages/1_Waveform.py", "waveform"), ("app_pages/3_Spectrogram.py", "spectrogram")):
+        app = run(page)
+        app.radio(key=f"{key}-source").set_value("Upload a file").run()
+        app.file_uploader(key=f"{key}-upload").upload("long.wav", wav_bytes(wave), "audio/wav")
+        app.run()
+        assert not app.exception and not app.error
+        sizes = [len(chart.proto.spec) for chart in app.get("plotly_chart")]
+        assert sizes and max(sizes) < 1_000_000, sizes  # the 9.6 M samples themselves would be > 100 MB
+
+
+def test_mel_page_refuses_an_empty_frequency_range():
+    app = run("app_pages/4_Mel_filter_bank.py")
+    app.slider(key="f_range").set_value((3000, 3000)).run()
+    assert not app.exception
+    assert "too narrow" in app.error[0].value and not app.metric
 
 
 def test_explorer_pages_accept_an_upload_and_report_bad_files():
@@ -56,7 +101,8 @@ def test_explorer_pages_accept_an_upload_and_report_bad_files():
     assert not app.exception and not app.error
     assert next(m for m in app.metric if m.label == "Duration").value == "1.000 s"
     app.file_uploader(key="waveform-upload").set_value(("junk.wav", b"not audio" * 100, "audio/wav")).run()
-    assert not app.exception and "Cannot read" in app.error[0].value
+    assert not app.exception and "Cannot read junk.wav as audio" in app.error[0].value
+    assert "..)" not in app.error[0].value and ".)." not in app.error[0].value  # no double punctuation
 
 
 def test_mel_page_shows_the_filter_bank_check():
@@ -105,7 +151,7 @@ def test_live_page_predicts_an_upload_with_every_variant():
     app.run()
     assert not app.exception
     labels = [m.label for m in app.metric]
-    assert sum("Prediction" in label for label in labels) == len(shipped_checkpoints())
+    assert sum("Prediction" in label for label in labels) == len(available_checkpoints())
 
 
 def figure_titles(app: AppTest) -> list[str]:
@@ -113,21 +159,62 @@ def figure_titles(app: AppTest) -> list[str]:
 
 
 @needs_checkpoints
-def test_results_page_switches_variants_and_threshold():
+def test_results_page_switches_models_and_bounds_the_flow_threshold():
     app = run("app_pages/6_Results.py")
     assert not app.exception
-    # one accuracy row per variant; the book's three are chosen at first, extra architectures on request
-    assert len(app.table[0].value) == min(len(shipped_checkpoints()), 3)
+    # one accuracy row per model; the book's three are chosen at first, extra architectures on request
+    assert len(app.table[0].value) == min(len(available_checkpoints()), 3)
     app.multiselect[0].set_value(["mel"]).run()
     assert not app.exception
     assert len(app.table[0].value) == 1
-    assert any(t.startswith("mel: predictions → targets") and "under 0.10% hidden" in t for t in figure_titles(app))
-    app.number_input[0].set_value(0.05).run()
+    flows = app.slider(key="flows-mel")
+    assert flows.max >= 2  # the largest error flow of the bundled examples
+    flows.set_value(flows.max).run()
     assert not app.exception
-    assert any("under 5.00% hidden" in t for t in figure_titles(app))
+    title = next(t for t in figure_titles(app) if t.startswith("mel: predictions → targets"))
+    assert f"flows under {int(flows.max)} clips hidden" in title and not title.split("<sup>")[1].startswith("0 of")
     app.button(key="listen-mel-0").click().run()  # play an example of the most confused pair
     assert not app.exception
     assert app.get("audio")
+
+
+@needs_checkpoints
+def test_results_page_training_curves_show_every_stage():
+    app = run("app_pages/6_Results.py")
+    spec = next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("baseline: training curves"))
+    epochs = [x for trace in spec["data"] for x in trace["x"]]
+    card = json.loads((SHIPPED_CHECKPOINTS / "baseline.card.json").read_text())
+    earlier = card.get("initialized_from", {}).get("history", [])
+    assert max(epochs) == max((r["epoch"] for r in earlier), default=0) + card["training"]["epochs_run"]
+    if earlier:
+        assert any("stage 2 starts" in a["text"] for a in spec["layout"]["annotations"])
+
+
+@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="no shared folder beside the repo")
+def test_results_page_flags_a_folder_of_training_speakers():
+    app = run("app_pages/6_Results.py")
+    app.radio(key="results-source").set_value("A folder").run()
+    app.text_input(key="results-folder").set_value("../shared/speech_commands_real").run()
+    assert not app.exception
+    assert any("trained on" in w.value for w in app.warning)
+    assert any(b.label.startswith("Evaluate") for b in app.button)  # nothing runs before the user asks
+
+
+@needs_checkpoints
+def test_live_page_warns_about_clipped_and_truncated_recordings():
+    clipped = np.clip(tone(300.0, amplitude=0.5) * 8, -1, 1)
+    app = run("app_pages/7_Live_prediction.py")
+    app.file_uploader(key="live-upload").upload("loud.wav", wav_bytes(clipped), "audio/wav")
+    app.run()
+    assert not app.exception and any("clipped" in w.value for w in app.warning)
+    cut = wav_bytes(tone(300.0, seconds=2.0))[:30_000]  # the header still promises 2 s
+    app.file_uploader(key="live-upload").upload("cut.wav", cut, "audio/wav")
+    app.run()
+    assert not app.exception and any("truncated" in w.value for w in app.warning)
+    app.file_uploader(key="live-upload").upload("notes.txt", b"hello", "text/plain")
+    app.run()
+    assert "Cannot read notes.txt as audio" in app.error[0].value
 
 
 def test_broken_and_mismatched_checkpoints_get_a_message(tmp_path, monkeypatch):
