@@ -171,8 +171,7 @@ def training_curves_figure(rows: Sequence[dict], title: str = "Training curves")
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", row=1, col=1)
     fig.update_yaxes(title="accuracy", row=1, col=2)
-    fig.update_layout(legend=dict(orientation="h", y=1.12, yanchor="bottom", x=0, xanchor="left"))
-    return _layout(fig, title, 380).update_layout(margin=dict(t=90))
+    return _layout(fig, title, 380)
 
 
 def lr_finder_figure(rows: Sequence[dict], chosen_lr: Optional[float] = None,
