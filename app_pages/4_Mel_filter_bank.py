@@ -1,8 +1,17 @@
 import streamlit as st
 
 from speech.audio import SAMPLE_RATE
-from speech.explore import (MIN_BAND_HZ, bin_frequencies, filter_bank, filter_bank_check, frame_times, mel_centres,
-                            mel_spectrogram, mfcc, spectrogram)
+from speech.explore import (
+    MIN_BAND_HZ,
+    bin_frequencies,
+    filter_bank,
+    filter_bank_check,
+    frame_times,
+    mel_centres,
+    mel_spectrogram,
+    mfcc,
+    spectrogram,
+)
 from speech.features import FeatureConfig
 from speech.plots import filter_bank_figure, fourier_vs_mel_figure, heatmap_figure, spectrogram_figure
 from speech.ui import clip_picker

@@ -4,8 +4,15 @@ import streamlit as st
 
 from speech import EXAMPLES_DIR, REPO_ROOT
 from speech.audio import AudioError, load_audio, to_wav_bytes
-from speech.data import (CLASSES, CREDIT, class_counts, download_speech_commands, folder_clips, is_downloaded,
-                         speech_commands_folder)
+from speech.data import (
+    CLASSES,
+    CREDIT,
+    class_counts,
+    download_speech_commands,
+    folder_clips,
+    is_downloaded,
+    speech_commands_folder,
+)
 from speech.plots import class_counts_figure
 from speech.ui import folder_input
 

@@ -2,10 +2,18 @@ import streamlit as st
 
 from speech import REPO_ROOT
 from speech.data import is_downloaded, labels_tensor
-from speech.plots import (alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure,
-                          training_curves_figure)
-from speech.results import (SHARED_REAL, clips_behind, examples_source, folder_source, read_csv_rows,
-                            test_source, training_history, training_sources, validation_source)
+from speech.plots import alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure, training_curves_figure
+from speech.results import (
+    SHARED_REAL,
+    clips_behind,
+    examples_source,
+    folder_source,
+    read_csv_rows,
+    test_source,
+    training_history,
+    training_sources,
+    validation_source,
+)
 from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints
 
 st.title("Results")

@@ -1,6 +1,7 @@
 import streamlit as st
 
 from speech import EXAMPLES_DIR
+
 # Home imports no torch (speech.catalog is standard library only), so the first page of a cold start is quick.
 from speech.catalog import CLASSES, CREDIT, checkpoint_files, checkpoints_dir, example_files, read_model_card
 

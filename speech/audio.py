@@ -17,8 +17,6 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from speech.catalog import AUDIO_SUFFIXES
-
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE  # the dataset's clips are 1 s long
 MAX_SECONDS = 600.0

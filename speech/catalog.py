@@ -54,6 +54,7 @@ def read_model_card(checkpoint: Path) -> dict:
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
     """The name whose model card reports the highest validation macro accuracy (None without cards)."""
-    scored = {name: read_model_card(path).get("validation", {}).get("macro_accuracy") for name, path in checkpoints.items()}
+    scored = {name: read_model_card(path).get("validation", {}).get("macro_accuracy")
+              for name, path in checkpoints.items()}
     scored = {name: score for name, score in scored.items() if isinstance(score, (int, float))}
     return max(scored, key=scored.get) if scored else None

@@ -20,8 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from speech.audio import from_int16
-from speech.model import CheckpointError
 from speech.data import Clip, folder_clips, labels_tensor, load_waveforms
+from speech.model import CheckpointError
 from speech.predict import Predictor
 
 BATCH_SIZE = 128
@@ -119,7 +119,8 @@ def format_report(report: Report) -> str:
     lines += [f"  {p['target']} -> {p['prediction']}: {p['count']}" for p in report.most_confused]
     width = max(len(c) for c in report.classes)
     lines += ["", "confusion matrix (rows: targets, columns: predictions in class order):"]
-    lines += [f"  {c:>{width}s} " + " ".join(f"{v:3d}" for v in row) for c, row in zip(report.classes, report.confusion)]
+    lines += [f"  {c:>{width}s} " + " ".join(f"{v:3d}" for v in row)
+              for c, row in zip(report.classes, report.confusion)]
     return "\n".join(lines)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from speech.audio import AudioError, model_window
-from speech.model import load_checkpoint, model_from_checkpoint
 from speech.features import FeatureConfig, Featurizer
+from speech.model import load_checkpoint, model_from_checkpoint
 
 LOW_CONFIDENCE = 0.5  # below this top probability the app says it is not sure
 

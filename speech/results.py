@@ -45,7 +45,8 @@ def training_history(checkpoint: Path) -> list[dict]:
     earlier = list(card.get("initialized_from", {}).get("history", []))
     stage = max((r["stage"] for r in earlier), default=0) + 1
     offset = max((r["epoch"] for r in earlier), default=0)
-    own = [{**row, "epoch": row["epoch"] + offset, "stage": stage} for row in read_log(checkpoint.with_suffix(".log.csv"))]
+    own = [{**row, "epoch": row["epoch"] + offset, "stage": stage}
+           for row in read_log(checkpoint.with_suffix(".log.csv"))]
     return earlier + own
 
 

@@ -40,13 +40,30 @@ from tqdm import tqdm
 
 from speech.audio import from_int16
 from speech.augment import AugmentConfig, augment
-from speech.model import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint, write_payload
-from speech.data import (BACKGROUND_FOLDER, CLASSES, CREDIT, class_counts, download_speech_commands,
-                         folder_clips, labels_tensor, load_background_noise, load_waveforms,
-                         speech_commands_clips, speech_commands_folder, speaker_split)
+from speech.data import (
+    BACKGROUND_FOLDER,
+    CLASSES,
+    CREDIT,
+    class_counts,
+    download_speech_commands,
+    folder_clips,
+    labels_tensor,
+    load_background_noise,
+    load_waveforms,
+    speaker_split,
+    speech_commands_clips,
+    speech_commands_folder,
+)
 from speech.evaluate import confusion_matrix, predict_batches, report_from_confusion
 from speech.features import FeatureConfig, Featurizer
-from speech.model import build_model
+from speech.model import (
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    write_payload,
+)
 from speech.results import training_history
 
 SPEECH_COMMANDS_PREFIX = "speechcommands:"

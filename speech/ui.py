@@ -13,8 +13,8 @@ from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_
 from speech.catalog import checkpoint_files, checkpoints_dir, example_files
 from speech.data import load_waveforms
 from speech.evaluate import Report, evaluate_waves
-from speech.model import CheckpointError
 from speech.features import VARIANTS
+from speech.model import CheckpointError
 from speech.predict import Predictor
 from speech.results import Progress
 

@@ -8,14 +8,15 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from speech import SHIPPED_CHECKPOINTS, EXAMPLES_DIR, REPO_ROOT
+from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
+from speech.audio import load_audio
 from speech.results import SHARED_REAL
 from speech.ui import available_checkpoints
-from speech.audio import load_audio
 from tests.conftest import tone
 
-PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py", "app_pages/3_Spectrogram.py",
-         "app_pages/4_Mel_filter_bank.py", "app_pages/5_Dataset.py", "app_pages/6_Results.py", "app_pages/7_Live_prediction.py"]
+PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py",
+         "app_pages/3_Spectrogram.py", "app_pages/4_Mel_filter_bank.py", "app_pages/5_Dataset.py",
+         "app_pages/6_Results.py", "app_pages/7_Live_prediction.py"]
 TIMEOUT = 120
 needs_checkpoints = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "mel.pt").is_file(), reason="no shipped checkpoints")
 

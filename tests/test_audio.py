@@ -6,8 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speech.audio import (CLIP_SAMPLES, SAMPLE_RATE, AudioError, fix_length, load_audio, model_window,
-                          to_wav_bytes)
+from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, fix_length, load_audio, model_window, to_wav_bytes
 from tests.conftest import tone
 
 

@@ -5,14 +5,25 @@ import tarfile
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from speech.data import (CLASSES, class_counts, download_speech_commands, folder_clips, is_downloaded,
-                         labels_tensor, load_background_noise, load_waveforms, speaker_of, speech_commands_clips,
-                         speech_commands_folder, split_clips, split_of)
+from speech.data import (
+    CLASSES,
+    class_counts,
+    download_speech_commands,
+    folder_clips,
+    is_downloaded,
+    labels_tensor,
+    load_background_noise,
+    load_waveforms,
+    speaker_of,
+    speech_commands_clips,
+    speech_commands_folder,
+    split_clips,
+    split_of,
+)
 from tests.conftest import SR, TONES, tone, write_tree
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from speech import REPO_ROOT
-from speech.model import load_checkpoint
 from speech.data import speaker_split
 from speech.evaluate import confusion_matrix, evaluate_clips, evaluate_folder, main, report_from_confusion
+from speech.model import load_checkpoint
 from speech.predict import Predictor
 
 CLASSES = ["a", "b", "c"]

@@ -4,8 +4,19 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
-from speech.explore import (bin_frequencies, dft, filter_bank, filter_bank_check, frame_times, inverse_dft_error,
-                            mel_centres, mfcc, resolution, spectrogram, sum_of_sines)
+from speech.explore import (
+    bin_frequencies,
+    dft,
+    filter_bank,
+    filter_bank_check,
+    frame_times,
+    inverse_dft_error,
+    mel_centres,
+    mfcc,
+    resolution,
+    spectrogram,
+    sum_of_sines,
+)
 from speech.features import FeatureConfig, Featurizer
 
 SR = 16_000

@@ -5,8 +5,15 @@ import torch
 
 from speech.catalog import best_checkpoint, checkpoint_files, read_model_card
 from speech.features import FeatureConfig
-from speech.model import (CheckpointError, SpeechCNN, TemporalResNet, build_model, load_checkpoint,
-                          model_from_checkpoint, save_checkpoint)
+from speech.model import (
+    CheckpointError,
+    SpeechCNN,
+    TemporalResNet,
+    build_model,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from speech.predict import Predictor
 
 
@@ -100,6 +107,7 @@ def test_best_checkpoint_reads_the_model_cards(tmp_path):
     (tmp_path / "baseline.pt").write_bytes(b"")
     (tmp_path / "baseline.card.json").write_text("{not json")  # unreadable: no figure, not an error
     files = checkpoint_files(tmp_path)
-    assert read_model_card(files["baseline"]) == {} and read_model_card(files["mel"])["validation"]["macro_accuracy"] == 0.8
+    assert read_model_card(files["baseline"]) == {}
+    assert read_model_card(files["mel"])["validation"]["macro_accuracy"] == 0.8
     assert best_checkpoint(files) == "complex"
     assert best_checkpoint({"baseline": files["baseline"]}) is None

@@ -4,9 +4,21 @@ import torch
 
 from speech.explore import bin_frequencies, dft, filter_bank, frame_times, mel_centres, spectrogram
 from speech.features import FeatureConfig
-from speech.plots import (alluvial_figure, class_counts_figure, confusion_figure, dft_figure, filter_bank_figure,
-                          fourier_vs_mel_figure, lr_finder_figure, model_input_figure, probability_figure,
-                          scale_values, spectrogram_figure, training_curves_figure, waveform_figure)
+from speech.plots import (
+    alluvial_figure,
+    class_counts_figure,
+    confusion_figure,
+    dft_figure,
+    filter_bank_figure,
+    fourier_vs_mel_figure,
+    lr_finder_figure,
+    model_input_figure,
+    probability_figure,
+    scale_values,
+    spectrogram_figure,
+    training_curves_figure,
+    waveform_figure,
+)
 
 SR = 16_000
 CLASSES = ["no", "up", "yes"]
