@@ -46,13 +46,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server():
-    """``streamlit run app.py`` on a free local port; yields its URL once it answers, stops it afterwards."""
+def streamlit_server(repo: Path = REPO_ROOT):
+    """``streamlit run app.py`` of ``repo`` on a free local port; yields its URL once it answers, then stops it."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -77,18 +77,27 @@ def server():
         yield url
 
 
+@contextlib.contextmanager
+def chromium(fake_microphone: Path):
+    """Debian's headless Chromium under Playwright, its fake microphone saying the WAV ``fake_microphone``."""
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake_microphone}"])
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     fake_audio = tmp_path_factory.mktemp("audio") / "spoken.wav"
     data, rate = sf.read(SPOKEN, dtype="int16")
     sf.write(fake_audio, data, rate, subtype="PCM_16")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake_audio}"])
+    with chromium(fake_audio) as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

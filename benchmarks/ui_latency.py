@@ -1,0 +1,82 @@
+"""What a user waits for, measured in headless Chromium: cold start to Home, upload to prediction, and the
+Spectrogram window slider to the updated figure.
+
+    .venv/bin/python benchmarks/ui_latency.py [--repo PATH] [--repeats 5]
+
+``--repo`` serves another checkout (e.g. an older commit in a ``git worktree``) with this checkout's Python and
+browser, so two versions are compared on the same machine in one session. Prints the median of each figure.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from speech import EXAMPLES_DIR, REPO_ROOT  # noqa: E402
+from tests.test_browser import chromium, settle, streamlit_server  # noqa: E402
+
+UPLOAD = EXAMPLES_DIR / "seven" / "flite-awb_nohash_0.flac"
+
+
+def cold_start(browser, repo: Path) -> float:
+    """Seconds from launching the server to the Home page's heading on screen."""
+    started = time.perf_counter()
+    with streamlit_server(repo) as url:
+        tab = browser.new_page()
+        tab.goto(url)
+        tab.get_by_role("heading", name="Speech Commands Lab").wait_for(timeout=120_000)
+        seconds = time.perf_counter() - started
+        tab.close()
+    return seconds
+
+
+def upload_to_prediction(tab, url: str) -> float:
+    tab.goto(f"{url}/Live_prediction")
+    settle(tab)
+    tab.get_by_role("tab", name="Upload a file").click()
+    started = time.perf_counter()
+    tab.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(UPLOAD))
+    tab.locator('[data-testid="stMetric"]').filter(has_text="Prediction").first.wait_for(timeout=60_000)
+    return time.perf_counter() - started
+
+
+def slider_to_figure(tab, url: str) -> float:
+    """Seconds from one step of the window-size slider (480 -> 512) to the figure titled with the new window."""
+    tab.goto(f"{url}/Spectrogram")
+    settle(tab)
+    tab.get_by_text("Window 480 samples").first.wait_for(timeout=60_000)
+    thumb = tab.get_by_role("slider").first
+    thumb.focus()
+    started = time.perf_counter()
+    thumb.press("ArrowRight")
+    tab.get_by_text("Window 512 samples").first.wait_for(timeout=60_000)
+    return time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    figures = {"cold start -> Home": [], "upload -> prediction": [], "window slider -> figure": []}
+    with tempfile.TemporaryDirectory() as tmp, chromium(Path(tmp) / "none.wav") as browser:
+        for _ in range(args.repeats):
+            figures["cold start -> Home"].append(cold_start(browser, args.repo))
+        with streamlit_server(args.repo) as url:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1200})
+            upload_to_prediction(tab, url)  # warm-up: the model is loaded and cached once per server
+            for _ in range(args.repeats):
+                figures["upload -> prediction"].append(upload_to_prediction(tab, url))
+                figures["window slider -> figure"].append(slider_to_figure(tab, url))
+    print(f"{args.repo} ({args.repeats} repeats, median [min-max] seconds)")
+    for name, values in figures.items():
+        print(f"  {name:26s} {statistics.median(values):6.2f}  [{min(values):.2f}-{max(values):.2f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
