@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from speech import EXAMPLES_DIR, REPO_ROOT  # noqa: E402
-from tests.test_browser import chromium, settle, streamlit_server  # noqa: E402
-
-UPLOAD = EXAMPLES_DIR / "seven" / "flite-awb_nohash_0.flac"
+from speech import REPO_ROOT  # noqa: E402
+from tests.test_browser import chromium, settle, streamlit_server, upload_to_prediction  # noqa: E402
 
 
 def cold_start(browser, repo: Path) -> float:
@@ -32,16 +30,6 @@ def cold_start(browser, repo: Path) -> float:
         seconds = time.perf_counter() - started
         tab.close()
     return seconds
-
-
-def upload_to_prediction(tab, url: str) -> float:
-    tab.goto(f"{url}/Live_prediction")
-    settle(tab)
-    tab.get_by_role("tab", name="Upload a file").click()
-    started = time.perf_counter()
-    tab.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(UPLOAD))
-    tab.locator('[data-testid="stMetric"]').filter(has_text="Prediction").first.wait_for(timeout=60_000)
-    return time.perf_counter() - started
 
 
 def slider_to_figure(tab, url: str) -> float:

@@ -15,8 +15,8 @@ SCALES = ("power", "magnitude", "sqrt", "dB")
 DB_FLOOR = 1e-10
 CORRECT_COLOUR, ERROR_COLOUR = "#2a9d8f", "#e76f51"
 SCREEN_POINTS = 2000   # a line figure carries at most about this many x positions: a screen's width, twice
-SCREEN_COLUMNS = 500   # a heatmap at most this many columns and rows (under 1 MB of float32 in the page)
-SCREEN_ROWS = 256
+SCREEN_COLUMNS = 500   # a heatmap at most this many columns
+SCREEN_CELLS = 150_000  # and this many cells: under 1 MB of float32 in the page
 
 
 def envelope(values: np.ndarray, x: np.ndarray, points: int = SCREEN_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -24,13 +24,12 @@ def envelope(values: np.ndarray, x: np.ndarray, points: int = SCREEN_POINTS) -> 
     becomes its minimum and its maximum (in their order), so the drawn envelope looks like the full line."""
     if values.size <= points:
         return x, values
-    group = int(np.ceil(values.size / (points // 2)))
-    usable = values.size // group * group
-    blocks = values[:usable].reshape(-1, group)
+    group = int(np.ceil(values.size / (points // 2 - 1)))
+    blocks = np.pad(values, (0, -values.size % group), mode="edge").reshape(-1, group)
     low, high = blocks.argmin(1), blocks.argmax(1)
-    first, second = np.minimum(low, high), np.maximum(low, high)
-    rows = np.arange(blocks.shape[0])
-    index = np.stack([rows * group + first, rows * group + second], 1).ravel()
+    starts = np.arange(blocks.shape[0]) * group
+    index = np.stack([starts + np.minimum(low, high), starts + np.maximum(low, high)], 1).ravel()
+    index = np.unique(np.concatenate([[0], index.clip(max=values.size - 1), [values.size - 1]]))  # keep both ends
     return x[index], values[index]
 
 
@@ -45,11 +44,12 @@ def pool_columns(values: np.ndarray, x: np.ndarray, columns: int = SCREEN_COLUMN
     return pooled, x[:usable:group]
 
 
-def pool_grid(values: np.ndarray, x: np.ndarray, y: np.ndarray, rows: int = SCREEN_ROWS,
-              columns: int = SCREEN_COLUMNS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pool_columns` along both axes: at most ``rows`` x ``columns`` cells."""
+def pool_grid(values: np.ndarray, x: np.ndarray, y: np.ndarray, columns: int = SCREEN_COLUMNS,
+              cells: int = SCREEN_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pool_columns` to at most ``columns`` columns, then over rows when still more than ``cells`` cells
+    (a 1 s clip's 257 x 101 spectrogram stays whole)."""
     values, x = pool_columns(values, x, columns)
-    values, y = pool_columns(values.T, y, rows)
+    values, y = pool_columns(values.T, y, max(cells // values.shape[1], 1))
     return values.T, x, y
 
 
@@ -105,7 +105,7 @@ def scale_values(power: torch.Tensor, scale: str) -> np.ndarray:
 def heatmap_figure(values: np.ndarray, x: np.ndarray, y: np.ndarray, title: str, x_title: str, y_title: str,
                    colour_title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
     """A time x frequency (or any) heatmap; ``values`` is ``[len(y), len(x)]``, cut to at most
-    :data:`SCREEN_ROWS` x :data:`SCREEN_COLUMNS` cells (:func:`pool_grid`) and sent as float32."""
+    screen size (:func:`pool_grid`) and sent as float32."""
     values, x, y = pool_grid(np.asarray(values, dtype=np.float32), np.asarray(x), np.asarray(y))
     fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", colorbar=dict(title=dict(text=colour_title,
                                                                                                   side="right"))))

@@ -6,7 +6,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, fix_length, load_audio, model_window, to_wav_bytes
+from speech.audio import (
+    CLIP_SAMPLES,
+    SAMPLE_RATE,
+    AudioError,
+    fix_length,
+    from_int16,
+    is_clipped,
+    load_audio,
+    model_window,
+    to_int16,
+    to_mono_16k,
+    to_wav_bytes,
+)
 from tests.conftest import tone
 
 
@@ -96,3 +108,27 @@ def test_wav_bytes_round_trip():
     wave = torch.from_numpy(tone(440.0))
     loaded = load_audio(to_wav_bytes(wave))
     assert torch.allclose(loaded.waveform, wave, atol=1e-4)
+
+
+def test_clipping_is_detected_and_a_pure_tone_is_not():
+    loud = torch.from_numpy(tone(300.0, amplitude=0.5))
+    assert not is_clipped(loud) and not is_clipped(torch.sin(torch.arange(16_000) / 5.0))
+    assert is_clipped((loud * 8).clamp(-1, 1)) and is_clipped((loud * 4).clamp(-1, 1) * 0.7)  # even scaled after
+
+
+def test_a_truncated_wav_is_used_and_marked():
+    data = encode(tone(300.0, seconds=2.0), SAMPLE_RATE, "WAV", "PCM_16")
+    whole, cut = load_audio(data), load_audio(data[:20_000], name="cut.wav")
+    assert not whole.truncated and cut.truncated and cut.seconds < 1.0
+
+
+def test_the_int16_pair_round_trips():
+    wave = torch.linspace(-1, 1, 1001)
+    assert to_int16(wave).dtype == torch.int16
+    assert torch.allclose(from_int16(to_int16(wave)), wave, atol=2 / 32767)  # one step of 16-bit PCM
+
+
+def test_to_mono_16k_averages_and_resamples():
+    stereo = np.stack([tone(440.0, rate=44_100), np.zeros(44_100, dtype=np.float32)], axis=1)
+    mono = to_mono_16k(stereo, 44_100)
+    assert mono.shape == (16_000,) and mono.abs().max() == pytest.approx(0.25, abs=0.02)

@@ -2,7 +2,19 @@ import math
 
 import torch
 
-from speech.augment import AugmentConfig, add_noise, augment, change_speed, random_gain, time_shift
+from speech.augment import (
+    CONDITIONS,
+    AugmentConfig,
+    add_noise,
+    augment,
+    band_pass,
+    change_speed,
+    clip_peaks,
+    random_clipping,
+    random_gain,
+    random_quiet,
+    time_shift,
+)
 
 
 def generator(seed: int = 0) -> torch.Generator:
@@ -64,3 +76,33 @@ def test_gain_stays_in_range_and_augment_keeps_the_shape():
     assert (ratio > 0.49).all() and gained.abs().max() <= 1.0
     out = augment(waves, torch.randn(32_000), AugmentConfig(speed=(0.9, 1.1)), generator())
     assert out.shape == waves.shape and torch.isfinite(out).all()
+
+
+def test_clipping_flattens_the_peaks_and_keeps_the_level_when_random():
+    waves = 0.5 * sine(300.0, batch=8)
+    assert clip_peaks(waves, 4.0).abs().max() == 1.0
+    clipped = random_clipping(waves, (8.0, 8.0), 1.0, generator())
+    assert torch.allclose(clipped.abs().amax(1), waves.abs().amax(1))  # scaled back to the clip's own peak
+    assert (clipped.abs() >= 0.499).float().mean() > 0.5  # most samples now sit on the flat tops
+    assert torch.equal(random_clipping(waves, (8.0, 8.0), 0.0, generator()), waves)
+
+
+def test_band_pass_keeps_only_the_band():
+    waves = sine(200.0, batch=1) + sine(1000.0, batch=1) + sine(5000.0, batch=1)
+    kept = torch.fft.rfft(band_pass(waves, 300.0, 3400.0)[0]).abs()
+    assert kept[1000] > 1000 and kept[200] < 1e-3 and kept[5000] < 1e-3  # 1 Hz bins for 1 s
+
+
+def test_quiet_takes_are_requantised_to_16_bits():
+    waves = 0.5 * sine(300.0, batch=2)
+    quiet = random_quiet(waves, (-40.0, -40.0), 1.0, generator())
+    steps = quiet * 32767
+    assert torch.allclose(steps, steps.round(), atol=1e-3) and quiet.abs().max() < 0.006
+
+
+def test_every_condition_keeps_the_shape_and_changes_the_clip():
+    waves = 0.3 * sine(300.0, batch=3) + 0.05 * sine(5000.0, batch=3)
+    for name, degrade in CONDITIONS.items():
+        out = degrade(waves)
+        assert out.shape == waves.shape and torch.isfinite(out).all(), name
+        assert torch.equal(out, waves) == (name == "clean"), name

@@ -7,6 +7,7 @@ import torchaudio.transforms as T
 from speech.explore import (
     bin_frequencies,
     dft,
+    fft_size,
     filter_bank,
     filter_bank_check,
     frame_times,
@@ -85,8 +86,14 @@ def test_window_size_changes_shape_and_resolution():
     long = FeatureConfig(win_length=2048, hop_length=512, n_fft=2048)
     assert spectrogram(wave, short).shape == (65, 501)
     assert spectrogram(wave, long).shape == (1025, 32)
-    assert resolution(short) == (8.0, 2.0, 125.0)
-    assert resolution(long)[2] == pytest.approx(7.8125)
+    numbers = resolution(short)
+    assert (numbers.window_ms, numbers.hop_ms, numbers.frequency_hz, numbers.bin_spacing_hz) == (8.0, 2.0, 125.0, 125.0)
+    assert numbers.main_lobe_hz == 500.0  # Hann: 4 bins of sample rate / window
+    assert resolution(long).bin_spacing_hz == pytest.approx(7.8125)
+    padded = FeatureConfig(win_length=64, hop_length=16, n_fft=fft_size(64, 4))
+    assert padded.n_fft == 256 and resolution(padded).frequency_hz == 250.0
+    assert resolution(padded).bin_spacing_hz == 62.5
+    assert fft_size(480) == 512 and fft_size(2048) == 2048
     assert frame_times(101, FeatureConfig())[-1] == pytest.approx(1.0)
 
 
