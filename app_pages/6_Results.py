@@ -3,18 +3,8 @@ import streamlit as st
 from speech import REPO_ROOT
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure, training_curves_figure
-from speech.results import (
-    SHARED_REAL,
-    clips_behind,
-    examples_source,
-    folder_source,
-    read_csv_rows,
-    test_source,
-    training_history,
-    training_sources,
-    validation_source,
-)
-from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints
+from speech.results import SHARED_REAL, clips_behind, read_csv_rows, training_history, training_sources
+from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints, source
 
 st.title("Results")
 st.markdown(
@@ -59,48 +49,46 @@ for tab, name in zip(st.tabs(chosen), chosen):
                                              f"{name}: learning-rate finder"), key=f"lr-{name}")
 
 st.header("Where they go wrong")
-SOURCES = ["Bundled examples", "Validation speakers", "Speech Commands test subset", "A folder"]
-choice = st.radio("Evaluate on", SOURCES, horizontal=True, key="results-source",
+SOURCES = {"Bundled examples": "examples", "Validation speakers": "validation",
+           "Speech Commands test subset": "test", "A folder": "folder"}
+choice = st.radio("Evaluate on", list(SOURCES), horizontal=True, key="results-source",
                   help="Bundled examples run at once; the larger sources start with a button.")
-if choice == "Bundled examples":
-    source = examples_source()
-elif choice == "Validation speakers":
-    folder = folder_input("Folder the models were trained on", str(SHARED_REAL), key="results-validation")
-    source = validation_source(folder) if folder else None
-elif choice == "Speech Commands test subset":
-    root = REPO_ROOT / "data"
-    if not is_downloaded(root):
-        st.warning(f"Speech Commands is not downloaded into {root}; use the Dataset page to download it.")
+kind, location = SOURCES[choice], ""
+if kind == "validation":
+    location = folder_input("Folder the models were trained on", str(SHARED_REAL), key="results-validation")
+elif kind == "test":
+    location = REPO_ROOT / "data"
+    if not is_downloaded(location):
+        st.warning(f"Speech Commands is not downloaded into {location}; use the Dataset page to download it.")
         st.stop()
-    source = test_source(root)
-else:
-    folder = folder_input("Folder with <word>/<clip> files", "examples", key="results-folder")
-    source = folder_source(folder, training_sources(checkpoints)) if folder else None
-if source is None:
+elif kind == "folder":
+    location = folder_input("Folder with <word>/<clip> files", "examples", key="results-folder")
+if location is None:
     st.stop()
-if not source.clips:
-    st.warning(f"No clips of the 30 words in the {source.label}.")
+evaluated = source(kind, str(location), tuple(training_sources(checkpoints)))
+if not evaluated.clips:
+    st.warning(f"No clips of the 30 words in the {evaluated.label}.")
     st.stop()
-(st.warning if source.seen_in_training else st.caption)(source.note)
+(st.warning if evaluated.seen_in_training else st.caption)(evaluated.note)
 
-key = f"{choice}:{source.label}:{len(source.clips)}"
-if choice != "Bundled examples" and st.session_state.get("results-evaluating") != key:
-    seconds = len(source.clips) * len(predictors) * 0.02  # about 20 ms a clip and model on this 2-core CPU
-    if st.button(f"Evaluate {len(predictors)} model(s) on {len(source.clips)} clips (roughly {seconds:.0f} s)",
+key = f"{kind}:{location}"
+if kind != "examples" and st.session_state.get("results-evaluating") != key:
+    seconds = len(evaluated.clips) * len(predictors) * 0.02  # about 20 ms a clip and model on this 2-core CPU
+    if st.button(f"Evaluate {len(predictors)} model(s) on {len(evaluated.clips)} clips (roughly {seconds:.0f} s)",
                  type="primary"):
         st.session_state["results-evaluating"] = key
         st.rerun()
     st.stop()
-if choice != "Bundled examples" and st.button("Cancel", key="results-cancel"):
+if kind != "examples" and st.button("Cancel", key="results-cancel"):
     st.session_state.pop("results-evaluating", None)
     st.rerun()
 
-waves = decoded_waves(key, source.clips)
+waves = decoded_waves(key, evaluated.clips)
 results = {}
 for name, predictor in predictors.items():
     path = checkpoints[name]
     results[name] = evaluation(str(path), path.stat().st_mtime, key, predictor, waves,
-                               labels_tensor(source.clips, predictor.classes))
+                               labels_tensor(evaluated.clips, predictor.classes))
 if not results:
     st.stop()
 st.table({"model": list(results), "accuracy": [f"{r.accuracy:.3f}" for r, _ in results.values()],
@@ -122,5 +110,5 @@ for tab, (name, (report, predictions)) in zip(st.tabs(list(results)), results.it
             row = st.columns([4, 1])
             row[0].write(f"{pair['target']} → predicted **{pair['prediction']}**: {pair['count']}")
             if row[1].button("▶ Play one", key=f"listen-{name}-{rank}", use_container_width=True):
-                play_clip(clips_behind(predictions, source.clips, report.classes, pair["target"],
+                play_clip(clips_behind(predictions, evaluated.clips, report.classes, pair["target"],
                                        pair["prediction"], limit=1)[0].path)

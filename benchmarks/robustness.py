@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from speech.audio import from_int16  # noqa: E402
 from speech.augment import CONDITIONS  # noqa: E402
 from speech.catalog import checkpoint_files  # noqa: E402
-from speech.data import load_waveforms, speaker_split  # noqa: E402
+from speech.data import VALIDATION_PERCENT, load_waveforms, speaker_split  # noqa: E402
 from speech.evaluate import evaluate_waves  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
 
@@ -27,7 +27,7 @@ from speech.predict import Predictor  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/speech_commands_real")
-    parser.add_argument("--validation-percent", type=float, default=15.0)
+    parser.add_argument("--validation-percent", type=float, default=VALIDATION_PERCENT)
     parser.add_argument("--checkpoint", nargs="+", help="default: every shipped checkpoint")
     args = parser.parse_args(argv)
     paths = [Path(p) for p in args.checkpoint] if args.checkpoint else list(checkpoint_files().values())

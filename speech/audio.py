@@ -47,29 +47,34 @@ class LoadedAudio:
     source_channels: int
     truncated: bool = False  # the WAV header promised more samples than the file holds
 
-
     @property
     def seconds(self) -> float:
         return self.waveform.numel() / SAMPLE_RATE
 
 
 def _open(source: AudioSource, name: str | None):
-    """(what soundfile opens, the name for messages, the first bytes, the size in bytes)."""
+    """(what soundfile opens: a path string or a BytesIO, the name for messages)."""
     if isinstance(source, (bytes, bytearray)):
         name = name or "the upload"
         if len(source) == 0:
             raise AudioError(f"Empty file: {name} has 0 bytes. Record or choose another file.")
-        return io.BytesIO(source), name, bytes(source[:HEADER_BYTES]), len(source)
+        return io.BytesIO(source), name
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
             raise AudioError(f"No such file: {path}")
         if path.stat().st_size == 0:
             raise AudioError(f"Empty file: {path.name} has 0 bytes. Choose another file.")
-        with open(path, "rb") as handle:
-            head = handle.read(HEADER_BYTES)
-        return str(path), name or path.name, head, path.stat().st_size
+        return str(path), name or path.name
     return _open(bytes(source.read()), name)
+
+
+def _head_and_size(handle) -> tuple[bytes, int]:
+    """The first bytes of what :func:`_open` returned, and its size in bytes."""
+    if isinstance(handle, io.BytesIO):
+        return handle.getbuffer()[:HEADER_BYTES].tobytes(), handle.getbuffer().nbytes
+    with open(handle, "rb") as file:
+        return file.read(HEADER_BYTES), Path(handle).stat().st_size
 
 
 def _reason(error: Exception) -> str:
@@ -116,7 +121,7 @@ def load_audio(
     ``max_seconds``, NaN/inf samples, or (when ``reject_silence``) a clip that is all silence. A WAV cut off
     before its declared end is decoded as far as it goes, with ``truncated`` set.
     """
-    handle, name, head, size = _open(source, name)
+    handle, name = _open(source, name)
     try:
         info = sf.info(handle)
     except sf.LibsndfileError as error:
@@ -154,7 +159,9 @@ def load_audio(
     waveform = to_mono_16k(data, rate)
     if reject_silence and waveform.abs().max().item() < SILENCE_PEAK:
         raise AudioError(f"Silent: {name} holds no sound. Check the microphone and speak a word.")
-    return LoadedAudio(waveform, int(rate), int(info.channels), _wav_truncated(head, size))
+    # only a WAV declares its data size, so only a WAV's header is read to find a cut-off file
+    truncated = info.format in ("WAV", "WAVEX") and _wav_truncated(*_head_and_size(handle))
+    return LoadedAudio(waveform, int(rate), int(info.channels), truncated)
 
 
 def fix_length(waveform: torch.Tensor, length: int = CLIP_SAMPLES) -> torch.Tensor:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from speech.audio import SAMPLE_RATE
+from speech.audio import SAMPLE_RATE, to_int16
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def band_pass(waves: torch.Tensor, low_hz: torch.Tensor | float, high_hz: torch.
 
 def quantize(waves: torch.Tensor) -> torch.Tensor:
     """Round to 16-bit PCM steps, as a file of a quiet recording holds it."""
-    return (waves.clamp(-1, 1) * 32767).round() / 32767
+    return to_int16(waves).float() / 32767
 
 
 def _chosen(batch: int, probability: float, generator: torch.Generator) -> torch.Tensor:

@@ -29,6 +29,7 @@ SPEECH_COMMANDS_VERSION = "speech_commands_v0.01"
 SPEECH_COMMANDS_URL = f"http://download.tensorflow.org/data/{SPEECH_COMMANDS_VERSION}.tar.gz"
 BACKGROUND_FOLDER = "_background_noise_"
 
+VALIDATION_PERCENT = 15.0  # share of speakers a folder source gives to validation (speech.train's default)
 ProgressCallback = Callable[[int, Optional[int]], None]  # (done, total or None)
 
 

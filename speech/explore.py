@@ -49,10 +49,10 @@ def spectrogram(waveform: torch.Tensor, config: FeatureConfig, power: float = 2.
     return spectrogram_transform(config, power=power)(waveform)
 
 
-# Width of each window's main lobe, null to null, in units of sample_rate / window length: two sines closer
-# than about half of it melt into one peak.
 MIN_BAND_HZ = 200  # the narrowest f_min..f_max range the Mel page accepts
 WINDOW_SIZES = [64, 128, 256, 480, 512, 1024, 2048]  # the Spectrogram page offers these
+# Width of each window's main lobe, null to null, in units of sample_rate / window length: two sines closer
+# than about half of it melt into one peak.
 MAIN_LOBE_WIDTH = {"rectangular": 2.0, "hann": 4.0, "hamming": 4.0, "blackman": 6.0}
 
 

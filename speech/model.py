@@ -15,6 +15,7 @@ from speech.features import FeatureConfig
 
 CHECKPOINT_FORMAT = "speech-commands-lab/1"
 
+
 def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
     if pool:

@@ -12,10 +12,9 @@ import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT
 from speech.catalog import read_model_card
-from speech.data import Clip, folder_clips, speaker_split, speech_commands_clips
+from speech.data import VALIDATION_PERCENT, Clip, folder_clips, speaker_split, speech_commands_clips
 
 SHARED_REAL = REPO_ROOT.parent / "shared" / "speech_commands_real"
-VALIDATION_PERCENT = 15.0  # what speech.train uses for folder sources by default
 
 
 def read_csv_rows(path: Path) -> list[dict]:
@@ -60,27 +59,28 @@ class Source:
     seen_in_training: bool = False
 
 
-def examples_source() -> Source:
-    return Source("bundled examples", tuple(folder_clips(EXAMPLES_DIR)),
-                  "Synthetic flite voices that no model heard in training; a quick, small check.")
+SOURCE_KINDS = ("examples", "validation", "test", "folder")
 
 
-def validation_source(folder: Path = SHARED_REAL, percent: float = VALIDATION_PERCENT) -> Source:
-    return Source("validation speakers", tuple(speaker_split(folder, percent)[1]),
-                  f"The real speakers of {folder.name} that training held out ({percent:g} % by a stable hash of "
-                  "the speaker): the honest estimate of how the models do on new voices.")
-
-
-def test_source(root: Path) -> Source:
-    return Source("Speech Commands test subset", tuple(speech_commands_clips(root, "testing")),
-                  "The official test list of Speech Commands v0.01: speakers never used in training.")
-
-
-def folder_source(folder: Path, training_sources: Sequence[str]) -> Source:
-    """Any ``<word>/*`` folder; flagged when it is one a model was trained on (its training speakers inflate
-    every figure)."""
-    trained_on = {(REPO_ROOT / s).resolve() for s in training_sources if not s.startswith("speechcommands:")}
-    seen = folder.resolve() in trained_on
+def evaluation_source(kind: str, location: str, trained_on: Sequence[str] = ()) -> Source:
+    """The clips of one evaluation source. ``kind`` is one of :data:`SOURCE_KINDS`; ``location`` is the
+    folder (the shared real clips for "validation", the download root for "test"; ignored for "examples");
+    a "folder" that is one of ``trained_on`` (data sources of the model cards) is flagged as seen in training."""
+    folder = Path(location)
+    if kind == "examples":
+        return Source("bundled examples", tuple(folder_clips(EXAMPLES_DIR)),
+                      "Synthetic flite voices that no model heard in training; a quick, small check.")
+    if kind == "validation":
+        return Source("validation speakers", tuple(speaker_split(folder, VALIDATION_PERCENT)[1]),
+                      f"The real speakers of {folder.name} that training held out ({VALIDATION_PERCENT:g} % by a "
+                      "stable hash of the speaker): the honest estimate of how the models do on new voices.")
+    if kind == "test":
+        return Source("Speech Commands test subset", tuple(speech_commands_clips(folder, "testing")),
+                      "The official test list of Speech Commands v0.01: speakers never used in training.")
+    if kind != "folder":
+        raise ValueError(f"Unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}.")
+    trained_folders = {(REPO_ROOT / s).resolve() for s in trained_on if not s.startswith("speechcommands:")}
+    seen = folder.resolve() in trained_folders
     note = ("This folder holds the speakers the models were **trained on**, so these figures are inflated. Choose "
             "*Validation speakers* for an honest estimate." if seen else "Your folder.")
     return Source(f"folder {folder.name}", tuple(folder_clips(folder)), note, seen)
@@ -107,6 +107,6 @@ class Progress:
 def clips_behind(predictions: torch.Tensor, clips: Sequence[Clip], classes: Sequence[str], target: str,
                  prediction: str, limit: Optional[int] = None) -> list[Clip]:
     """The clips of word ``target`` that the model predicted as ``prediction`` (one cell of the confusion)."""
-    t, p = classes.index(target), classes.index(prediction)
-    chosen = [c for c, guess in zip(clips, predictions.tolist()) if c.label == classes[t] and guess == p]
+    guessed = classes.index(prediction)
+    chosen = [c for c, guess in zip(clips, predictions.tolist()) if c.label == target and guess == guessed]
     return chosen[:limit] if limit else chosen

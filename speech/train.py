@@ -44,6 +44,7 @@ from speech.data import (
     BACKGROUND_FOLDER,
     CLASSES,
     CREDIT,
+    VALIDATION_PERCENT,
     class_counts,
     download_speech_commands,
     folder_clips,
@@ -78,7 +79,7 @@ class TrainConfig:
     data: list[str] = field(default_factory=lambda: ["../shared/speech_commands_real"])
     extra_train: list[str] = field(default_factory=list)
     download: bool = False           # download Speech Commands for speechcommands:ROOT sources
-    validation_percent: float = 15.0  # of speakers, for folder sources
+    validation_percent: float = VALIDATION_PERCENT  # of speakers, for folder sources
     epochs: int = 10
     epoch_size: int = 0              # clips drawn per epoch; 0 = the training set's size
     batch_size: int = 64
@@ -129,7 +130,10 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         if source.startswith(SPEECH_COMMANDS_PREFIX):
             root = source[len(SPEECH_COMMANDS_PREFIX):]
             if config.download and rank == 0:
-                download_speech_commands(root)
+                try:
+                    download_speech_commands(root)
+                except RuntimeError as error:  # the server cannot be reached, or the archive is damaged
+                    raise TrainError(str(error)) from None
             if dist.is_initialized():
                 dist.barrier()
             folder = speech_commands_folder(root)
@@ -256,7 +260,6 @@ class Run:
     generator: torch.Generator        # augmentation randomness (on the device)
     noise: torch.Tensor
     book_dropout: dict
-    steps_per_epoch: int
     paths: dict
     initial_card: Optional[dict]
 
@@ -264,10 +267,18 @@ class Run:
     def per_rank_batch(self) -> int:
         return max(self.config.batch_size // self.world, 1)
 
+    @property
+    def global_batch(self) -> int:
+        """Clips per optimiser step over all ranks."""
+        return self.per_rank_batch * self.world
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max((self.config.epoch_size or len(self.data.train_labels)) // self.global_batch, 1)
+
     def batch_indices(self, indices: torch.Tensor, step: int) -> torch.Tensor:
         """This rank's share of global batch ``step`` of an epoch's ``indices``."""
-        size = self.per_rank_batch * self.world
-        return indices[step * size:(step + 1) * size][self.rank::self.world]
+        return indices[step * self.global_batch:(step + 1) * self.global_batch][self.rank::self.world]
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
@@ -302,8 +313,6 @@ def prepare(config: TrainConfig) -> Run:
     model = model.to(device, memory_format=torch.channels_last)
     masks = torch.nn.Sequential(T.FrequencyMasking(features.n_bins // 8, iid_masks=True),
                                 T.TimeMasking(10, iid_masks=True)).to(device) if config.specaugment else None
-    epoch_size = config.epoch_size or len(data.train_labels)
-    per_rank_batch = max(config.batch_size // world, 1)
     return Run(config=config, device=device, rank=rank, world=world, features=features, model=model,
                step_model=DistributedDataParallel(model) if world > 1 else model,
                featurizer=Featurizer(features).to(device), data=data,
@@ -311,8 +320,7 @@ def prepare(config: TrainConfig) -> Run:
                augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed),
                                           **(ROBUST_AUGMENTATION if config.robust else {})),
                masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
-               noise=data.noise.to(device), book_dropout=dropout_rates(model),
-               steps_per_epoch=max(epoch_size // (per_rank_batch * world), 1), paths=paths,
+               noise=data.noise.to(device), book_dropout=dropout_rates(model), paths=paths,
                initial_card=initial_card)
 
 
@@ -351,8 +359,8 @@ def validate(run: Run) -> tuple[float, torch.Tensor]:
 def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> bool:
     """Train from ``state.step`` to the end of epoch ``state.epoch``; False when Ctrl-C stopped it."""
     config = run.config
-    indices = epoch_indices(run.data.train_labels, run.steps_per_epoch * run.per_rank_batch * run.world,
-                            config.balanced, config.seed, state.epoch)
+    indices = epoch_indices(run.data.train_labels, run.steps_per_epoch * run.global_batch, config.balanced,
+                            config.seed, state.epoch)
     bar = tqdm(range(state.step, run.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{config.epochs}",
                disable=not run.main_process, unit="batch", initial=state.step, total=run.steps_per_epoch)
     tick = time.time()
@@ -362,8 +370,9 @@ def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> b
             scale_dropout(run.book_dropout, min(1.0, done / config.dropout_ramp))
         loss, accuracy = train_step(run, run.batch_indices(indices, step))
         scheduler.step()
-        state.loss_sum, state.accuracy_sum, state.batches = state.loss_sum + loss, state.accuracy_sum + accuracy, \
-            state.batches + 1
+        state.loss_sum += loss
+        state.accuracy_sum += accuracy
+        state.batches += 1
         state.step = step + 1
         bar.set_postfix(loss=f"{state.loss_sum / state.batches:.3f}", acc=f"{state.accuracy_sum / state.batches:.3f}")
         if interrupt.agreed(run.device):
@@ -479,8 +488,7 @@ def lr_find(run: Run, start_lr: float = 1e-6, end_lr: float = 1.0) -> None:
     """Exponentially raise the lr over ``lr_find_steps`` batches; write ``lr,loss`` (smoothed loss) until the
     loss runs away (4x its best)."""
     steps = run.config.lr_find_steps
-    indices = epoch_indices(run.data.train_labels, steps * run.per_rank_batch * run.world, run.config.balanced,
-                            run.config.seed, 0)
+    indices = epoch_indices(run.data.train_labels, steps * run.global_batch, run.config.balanced, run.config.seed, 0)
     rows, smooth, best = [], 0.0, math.inf
     for step in tqdm(range(steps), desc="lr finder", disable=not run.main_process):
         lr = start_lr * (end_lr / start_lr) ** (step / max(steps - 1, 1))
@@ -550,7 +558,7 @@ def parse_args(argv=None) -> TrainConfig:
 def main(argv=None) -> int:
     try:
         train(parse_args(argv))
-    except (TrainError, CheckpointError, FileNotFoundError, RuntimeError) as error:
+    except (TrainError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -16,7 +16,7 @@ from speech.evaluate import Report, evaluate_waves
 from speech.features import VARIANTS
 from speech.model import CheckpointError
 from speech.predict import Predictor
-from speech.results import Progress
+from speech.results import Progress, Source, evaluation_source
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
 UPLOAD_HELP = "WAV, FLAC, OGG or MP3 — any sample rate, mono or stereo, up to 10 minutes"
@@ -136,6 +136,12 @@ def show_errors(load) -> Optional[LoadedAudio]:
     except AudioError as error:
         st.error(str(error))
         return None
+
+
+@st.cache_data(show_spinner="Listing clips…", max_entries=8)
+def source(kind: str, location: str, trained_on: tuple[str, ...]) -> Source:
+    """:func:`speech.results.evaluation_source`, cached: listing thousands of files is not redone on every rerun."""
+    return evaluation_source(kind, location, trained_on)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
