@@ -1,9 +1,10 @@
 import streamlit as st
 
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, model_window
-from speech.catalog import CLASSES, best_checkpoint
+from speech.catalog import CLASSES, SILENCE, best_checkpoint
 from speech.plots import model_input_figure, probability_figure, waveform_figure
 from speech.predict import LOW_CONFIDENCE
+from speech.spot import SPOTTING_CHECKPOINT, closest_word, rejected
 from speech.ui import decode, load_predictor, require_checkpoints, upload_input, warn_about
 
 st.title("Live prediction")
@@ -11,6 +12,7 @@ st.markdown(f"Say one of the 30 words — *{', '.join(CLASSES)}* — or upload a
 
 checkpoints = require_checkpoints()
 names = list(checkpoints)
+SPOTTING = SPOTTING_CHECKPOINT.removesuffix(".pt")
 # The controls always take the same two elements, so the widgets below keep their place in the page when the mode
 # changes (a moved microphone widget loses its recording and shows an error).
 left, right = st.columns([1, 2])
@@ -47,6 +49,10 @@ if not predictors:
     st.stop()
 window, start = model_window(clip.waveform)  # once for every model: they all hear the same second
 predictions = {name: p.predict(window) for name, p in predictors.items()}
+# The spotting model decides whether a command word was said at all (its _silence_ and _unknown_ classes).
+gate = load_predictor(SPOTTING, checkpoints[SPOTTING]) if SPOTTING in checkpoints else None
+gate_prediction = predictions.get(SPOTTING) or (gate.predict(window) if gate is not None else None)
+no_word = gate_prediction is not None and rejected(gate_prediction)
 start_s = start / SAMPLE_RATE
 highlight = (start_s, start_s + CLIP_SAMPLES / SAMPLE_RATE) if clip.seconds > 1 else None
 st.plotly_chart(waveform_figure(clip.waveform, SAMPLE_RATE, f"Your input: {clip.seconds:.2f} s", highlight))
@@ -56,7 +62,16 @@ if clip.seconds > 1:
 elif clip.seconds < 1:
     st.caption(f"Shorter than 1 s: padded with {1 - clip.seconds:.2f} s of silence, like the training clips.")
 
+if no_word:
+    heard = "silence or noise" if gate_prediction.word == SILENCE else "speech that is not one of the 30 words"
+    st.info(f"**No command word heard**: the spotting model hears {heard} "
+            f"({gate_prediction.confidence:.0%}). The closest guesses are greyed out below.")
 for column, (name, prediction) in zip(st.columns(len(predictions)), predictions.items()):
+    if no_word:
+        word, probability = closest_word(prediction)
+        column.metric(f"Prediction ({name})", "no command word", help="The spotting model rejected this clip.")
+        column.markdown(f":gray[closest guess: {word} ({probability:.0%})]")
+        continue
     column.metric(f"Prediction ({name})", prediction.word, delta=f"{prediction.confidence:.0%} confident",
                   delta_color="off", delta_arrow="off", help="The word with the highest probability.")
     if prediction.confidence < LOW_CONFIDENCE:

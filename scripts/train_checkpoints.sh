@@ -2,13 +2,15 @@
 # Reproduces checkpoints/ in two stages (see README, "Shipped checkpoints"):
 #   stage 1: the book's three variants from scratch on the real clips + the first synthetic voices (runs/stage1);
 #   stage 2: each continued from its stage-1 weights (--init) with more synthetic voices and speed augmentation,
-#            and the extra tcresnet architecture from scratch, written to checkpoints/.
+#            and the extra tcresnet architecture from scratch, written to checkpoints/;
+#   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting).
 # Needs ../shared/speech_commands_real and the Debian TTS packages listed in README (for data/tts*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -d data/tts ] || $PY -m speech.tts --set training --out data/tts --per-word 78
 [ -d data/tts-extra ] || $PY -m speech.tts --set extra-training --out data/tts-extra --per-word 50
+[ -d data/tts-unknown ] || $PY -m speech.tts --set unknown --out data/tts-unknown --per-word 12
 
 STAGE1=(--data ../shared/speech_commands_real --extra-train data/tts --epoch-size 6400 --batch-size 32
         --max-lr 1e-3 --patience 5 --dropout-ramp 0.5 --bf16 --seed 0 --out runs/stage1)
@@ -30,3 +32,10 @@ TC=(--variant mel --arch tcresnet --n-mels 64 --name tcresnet --data ../shared/s
     --speed 0.15 --specaugment --seed 0 --threads 1 --out checkpoints)
 $PY -m speech.train "${TC[@]}" --epochs 120 --lr-find --lr-find-steps 100
 $PY -m speech.train "${TC[@]}" --epochs 120
+
+# The spotting model: 30 words + _silence_ + _unknown_ (other English words from TTS, and non-words made from each
+# part's own clips). Never trained on the reserved words backward, follow, forward, learn, visual.
+$PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --name spotting --spotting --init checkpoints/tcresnet.pt \
+    --data ../shared/speech_commands_real --extra-train data/tts data/tts-extra data/tts-unknown --epoch-size 6400 \
+    --batch-size 64 --max-lr 2e-3 --patience 60 --speed 0.15 --specaugment --seed 0 --threads 1 --epochs 60 \
+    --out checkpoints

@@ -17,6 +17,13 @@ CLASSES: tuple[str, ...] = (
     "house", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
     "sheila", "six", "stop", "three", "tree", "two", "up", "wow", "yes", "zero",
 )
+# The spotting model's two extra classes (as in the dataset's 12-class task and TF.js speech-commands):
+# no speech at all, and speech that is not one of the 30 words.
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+SPOTTING_CLASSES: tuple[str, ...] = CLASSES + (SILENCE, UNKNOWN)
+# Real words of Speech Commands v0.02 in the shared folder that no shipped model may be trained on: they are the
+# test bed for rejecting words outside the vocabulary and for learning new words.
+RESERVED_WORDS: tuple[str, ...] = ("backward", "follow", "forward", "learn", "visual")
 CREDIT = "Speech Commands dataset by Google, CC BY 4.0 (Warden 2018, arXiv:1804.03209)"
 BOOK_VARIANTS_FIRST = ["baseline", "mel", "complex"]
 
@@ -28,6 +35,12 @@ def example_files() -> dict[str, dict[str, Path]]:
         if path.suffix.lower() in AUDIO_SUFFIXES and not path.parent.name.startswith(("_", ".")):
             found.setdefault(path.parent.name, {})[path.name.split("_nohash_")[0]] = path
     return found
+
+
+def recording_files() -> list[Path]:
+    """The bundled long recordings for word spotting (``examples/_recordings/*``); each may have its words in a
+    ``.json`` beside it."""
+    return sorted(p for p in (EXAMPLES_DIR / "_recordings").glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def checkpoints_dir() -> Path:
@@ -53,8 +66,10 @@ def read_model_card(checkpoint: Path) -> dict:
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
-    """The name whose model card reports the highest validation macro accuracy (None without cards)."""
-    scored = {name: read_model_card(path).get("validation", {}).get("macro_accuracy")
-              for name, path in checkpoints.items()}
+    """The 30-word model whose card reports the highest validation macro accuracy (None without cards). The
+    spotting model's figure counts its two rejection classes too, so it does not compete."""
+    cards = {name: read_model_card(path) for name, path in checkpoints.items()}
+    scored = {name: card.get("validation", {}).get("macro_accuracy") for name, card in cards.items()
+              if card.get("classes", list(CLASSES)) == list(CLASSES)}
     scored = {name: score for name, score in scored.items() if isinstance(score, (int, float))}
     return max(scored, key=scored.get) if scored else None

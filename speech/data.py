@@ -61,15 +61,17 @@ def split_of(speaker: str, validation_percent: float = 10.0, testing_percent: fl
 def folder_clips(root: str | Path, classes: Optional[Sequence[str]] = CLASSES) -> list[Clip]:
     """All clips of a ``<word>/<file>`` tree, sorted by path.
 
-    Only folders named in ``classes`` are used (all word folders when ``classes`` is None);
-    ``_background_noise_`` and hidden folders never count. Raises FileNotFoundError for a missing root.
+    Only folders named in ``classes`` are used (all word folders when ``classes`` is None; a ``_unknown_``
+    folder counts when ``classes`` names it); ``_background_noise_`` and hidden folders never count.
+    Raises FileNotFoundError for a missing root.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No such folder: {root}")
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name.startswith((".", "_")) or (classes is not None and folder.name not in classes):
+        named = folder.name in classes if classes is not None else not folder.name.startswith("_")
+        if folder.name.startswith(".") or folder.name == BACKGROUND_FOLDER or not named:
             continue
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in AUDIO_SUFFIXES:
@@ -232,3 +234,53 @@ def labels_tensor(clips: Sequence[Clip], classes: Sequence[str] = CLASSES) -> to
     index = {c: i for i, c in enumerate(classes)}
     return torch.tensor([index[c.label] for c in clips], dtype=torch.int64)
 
+
+
+# --- the spotting model's extra classes -------------------------------------------------------
+
+def loud_span(wave: torch.Tensor, fraction: float = 0.1, frame: int = 160) -> tuple[int, int]:
+    """(start, end) samples of the part of float ``wave [time]`` whose 10 ms frame peaks exceed ``fraction``
+    of the loudest frame: where the word is. The whole clip when it is silent."""
+    peaks = wave[: wave.numel() // frame * frame].abs().reshape(-1, frame).amax(1)
+    loud = (peaks > fraction * peaks.max()).nonzero().flatten() if peaks.numel() and peaks.max() > 0 else []
+    if len(loud) == 0:
+        return 0, wave.numel()
+    return int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
+
+
+def non_words(waves: torch.Tensor, labels: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """``count`` clips of speech that is no word of the vocabulary, made from int16 ``[n, length]`` word clips
+    (labels ``[n]``): a clip played backwards (same voice and spectrum, no word), or the first part of one word
+    joined to the last part of a different word ("yes" + "no" -> "yeo"). int16 ``[count, length]``."""
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.zeros(count, waves.shape[1], dtype=torch.int16)
+    for i in range(count):
+        a, b = torch.randint(len(waves), (2,), generator=generator).tolist()
+        while labels[b] == labels[a] and labels.unique().numel() > 1:
+            b = int(torch.randint(len(waves), (1,), generator=generator))
+        if i % 2 == 0:
+            out[i] = waves[a].flip(0)
+            continue
+        (a0, a1), (b0, b1) = loud_span(waves[a].float()), loud_span(waves[b].float())
+        cut = float(torch.empty(1).uniform_(0.35, 0.65, generator=generator))
+        head, tail = waves[a, a0:a0 + int((a1 - a0) * cut)], waves[b, b0 + int((b1 - b0) * cut):b1]
+        joined = torch.cat([head, tail])[: waves.shape[1]]
+        start = (waves.shape[1] - joined.numel()) // 2
+        out[i, start:start + joined.numel()] = joined
+    return out
+
+
+def silence_clips(noise: torch.Tensor, count: int, length: int, seed: int) -> torch.Tensor:
+    """``count`` clips with no speech: excerpts of background ``noise`` (float ``[time]``) at a random level
+    (-45 to 0 dB of the recording's own), and one in ten digital silence. int16 ``[count, length]``."""
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.zeros(count, length, dtype=torch.int16)
+    if noise.numel() < length:
+        return out
+    for i in range(count):
+        if i % 10 == 0:
+            continue
+        start = int(torch.randint(noise.numel() - length + 1, (1,), generator=generator))
+        level = 10 ** (float(torch.empty(1).uniform_(-45, 0, generator=generator)) / 20)
+        out[i] = to_int16(noise[start:start + length] * level)
+    return out

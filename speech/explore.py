@@ -49,6 +49,16 @@ def spectrogram(waveform: torch.Tensor, config: FeatureConfig, power: float = 2.
     return spectrogram_transform(config, power=power)(waveform)
 
 
+def overview_spectrogram(waveform: torch.Tensor, sample_rate: int, frames: int = 2000,
+                         n_fft: int = 512) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A spectrogram of audio of any length with at most about ``frames`` frames (the hop grows with the length):
+    (dB ``[n_fft//2+1, frames]``, frame times s, bin frequencies Hz)."""
+    hop = max(sample_rate // 100, math.ceil(waveform.numel() / frames))
+    power = T.Spectrogram(n_fft=n_fft, win_length=min(n_fft, round(0.025 * sample_rate)), hop_length=hop)(waveform)
+    times = torch.arange(power.shape[1]) * hop / sample_rate
+    return 10 * torch.log10(power.clamp_min(1e-10)), times, torch.fft.rfftfreq(n_fft, 1 / sample_rate)
+
+
 MIN_BAND_HZ = 200  # the narrowest f_min..f_max range the Mel page accepts
 WINDOW_SIZES = [64, 128, 256, 480, 512, 1024, 2048]  # the Spectrogram page offers these
 # Width of each window's main lobe, null to null, in units of sample_rate / window length: two sines closer

@@ -16,6 +16,7 @@ recordings of a word look alike to the model.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -81,10 +82,13 @@ def spectrogram_transform(config: FeatureConfig, power: Optional[float] = 2.0) -
 
 
 def mel_transform(config: FeatureConfig, power: float = 2.0) -> T.MelSpectrogram:
-    return T.MelSpectrogram(sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
-                            hop_length=config.hop_length, window_fn=WINDOWS[config.window], power=power,
-                            normalized=config.normalized, n_mels=config.n_mels, f_min=config.f_min,
-                            f_max=config.f_max)
+    with warnings.catch_warnings():
+        # The book's 128 bands over 257 bins leave the lowest filters empty; that is the lesson, not an error.
+        warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+        return T.MelSpectrogram(sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+                                hop_length=config.hop_length, window_fn=WINDOWS[config.window], power=power,
+                                normalized=config.normalized, n_mels=config.n_mels, f_min=config.f_min,
+                                f_max=config.f_max)
 
 
 class Featurizer(nn.Module):

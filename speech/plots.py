@@ -8,8 +8,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from speech.explore import bin_frequencies, frame_times, mel_centres
+from speech.audio import SAMPLE_RATE
+from speech.explore import bin_frequencies, frame_times, mel_centres, overview_spectrogram
 from speech.features import FeatureConfig
+from speech.spot import Detection, SpotConfig, is_word, row_times, smoothed, words_that_matter
 
 SCALES = ("power", "magnitude", "sqrt", "dB")
 DB_FLOOR = 1e-10
@@ -260,3 +262,62 @@ def class_counts_figure(counts: dict[str, int], title: str = "Clips per word") -
     fig.update_xaxes(title="word", tickangle=-60)
     fig.update_yaxes(title="clips")
     return _layout(fig, title, 320)
+
+
+SPAN_COLOUR = "rgba(42, 157, 143, 0.18)"
+
+
+def spotting_figure(waveform: torch.Tensor, posteriors: torch.Tensor, classes: Sequence[str], config: SpotConfig,
+                    detections: Sequence[Detection], title: str = "What the detector heard") -> go.Figure:
+    """Three panels on one time axis (s) for float32 ``waveform [time]`` at 16 kHz: the waveform (envelope),
+    its spectrogram (dB) and the smoothed probabilities of the words that matter (plus the rejection classes,
+    dotted grey) from ``posteriors [windows, classes]``, with the threshold line. Each detection is a labelled
+    span over all three. Any length stays screen-sized."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, row_heights=[0.25, 0.35, 0.4],
+                        subplot_titles=("waveform", "spectrogram",
+                                        f"probability, averaged over {config.smooth} windows"))
+    t, y = envelope(waveform.numpy(), np.arange(waveform.numel()) / SAMPLE_RATE)
+    fig.add_trace(go.Scattergl(x=t, y=y, mode="lines", line=dict(width=1, color="#457b9d"), name="amplitude",
+                               showlegend=False), 1, 1)
+    db, times, frequencies = overview_spectrogram(waveform, SAMPLE_RATE)
+    values, x, f = pool_grid(db.numpy().astype(np.float32), times.numpy(), frequencies.numpy())
+    fig.add_trace(go.Heatmap(z=values, x=x, y=f, colorscale="Viridis", showscale=False, name="dB"), 2, 1)
+    curves, row_t = smoothed(posteriors, config.smooth), row_times(len(posteriors), config).numpy()
+    shown = words_that_matter(posteriors, classes, detections) + [c for c in classes if not is_word(c)]
+    for label in shown:
+        rejection = not is_word(label)
+        x_line, y_line = envelope(curves[:, classes.index(label)].numpy(), row_t)
+        fig.add_trace(go.Scatter(x=x_line, y=y_line, mode="lines", name=label,
+                                 line=dict(width=1 if rejection else 2, dash="dot" if rejection else "solid",
+                                           color="#999999" if rejection else None)), 3, 1)
+    fig.add_hline(y=config.threshold, line=dict(color=ERROR_COLOUR, dash="dash", width=1), row=3, col=1,
+                  annotation_text=f"threshold {config.threshold:.2f}", annotation_position="bottom right")
+    for d in detections:
+        for row in (1, 2, 3):
+            fig.add_vrect(x0=d.start, x1=d.end, fillcolor=SPAN_COLOUR, line_width=0, row=row, col=1)
+        fig.add_annotation(x=(d.start + d.end) / 2, y=1, yref="y domain", text=f"<b>{d.word}</b>", showarrow=False,
+                           yanchor="bottom", font=dict(size=13, color=CORRECT_COLOUR), row=1, col=1)
+    fig.update_yaxes(title="amplitude", row=1, col=1)
+    fig.update_yaxes(title="frequency (Hz)", row=2, col=1)
+    fig.update_yaxes(title="probability", range=[0, 1.02], row=3, col=1)
+    fig.update_xaxes(title="time (s)", row=3, col=1)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.1, x=0))
+    return _layout(fig, title, 760)
+
+
+def threshold_sweep_figure(rows: Sequence[dict], current: float,
+                           title: str = "Misses against false alarms") -> go.Figure:
+    """Detection rate against false alarms per minute, one point per threshold (``rows`` from
+    :func:`speech.spot.threshold_sweep`); the ``current`` threshold is marked."""
+    fig = go.Figure(go.Scatter(x=[r["false_alarms_per_minute"] for r in rows], y=[r["detection_rate"] for r in rows],
+                               mode="lines+markers", name="thresholds",
+                               text=[f"threshold {r['threshold']:.2f}" for r in rows],
+                               hovertemplate="%{text}<br>%{x:.2f} false alarms / min<br>detected %{y:.0%}"))
+    near = min(rows, key=lambda r: abs(r["threshold"] - current))
+    fig.add_trace(go.Scatter(x=[near["false_alarms_per_minute"]], y=[near["detection_rate"]], mode="markers+text",
+                             marker=dict(size=12, color=ERROR_COLOUR), text=[f"threshold {near['threshold']:.2f}"],
+                             textposition="bottom right", name="your threshold"))
+    fig.update_xaxes(title="false alarms per minute", rangemode="tozero")
+    fig.update_yaxes(title="words detected", range=[0, 1.05], tickformat=".0%")
+    fig.update_layout(showlegend=False)
+    return _layout(fig, title, 340)

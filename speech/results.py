@@ -94,13 +94,13 @@ def training_sources(checkpoints: dict[str, Path]) -> list[str]:
 class Progress:
     """A progress callback ``(done, total)`` that also says how long the rest will take, from the pace so far."""
 
-    def __init__(self, report: Callable[[float, str], None], what: str):
-        self.report, self.what, self.started = report, what, time.perf_counter()
+    def __init__(self, report: Callable[[float, str], None], what: str, unit: str = "clips"):
+        self.report, self.what, self.unit, self.started = report, what, unit, time.perf_counter()
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.started
         left = elapsed / done * (total - done) if done else None
-        self.report(done / max(total, 1), f"{self.what}: {done} of {total} clips"
+        self.report(done / max(total, 1), f"{self.what}: {done} of {total} {self.unit}"
                     + (f", about {left:.0f} s left" if left is not None and done < total else ""))
 
 

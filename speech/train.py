@@ -4,11 +4,16 @@
         --epochs 10 --out checkpoints
     python -m speech.train --variant mel --data speechcommands:data/sc --download   # the full dataset
     python -m speech.train --variant mel --data ... --lr-find                       # learning-rate finder
+    python -m speech.train --variant mel --arch tcresnet --spotting ...             # + _silence_, _unknown_
     torchrun --nproc_per_node=2 -m speech.train ...                                 # DistributedDataParallel
 
 A data source is a ``<word>/*`` folder (split by speaker: a stable hash of the speaker id decides the
 validation part) or ``speechcommands:ROOT`` (the official v0.01 lists). ``--extra-train`` folders only
 ever go into training (synthetic voices must not inflate the validation figure).
+
+``--spotting`` trains the word-spotting model: the 30 words plus ``_silence_`` (background-noise excerpts)
+and ``_unknown_`` (``_unknown_/`` folders of extra sources, e.g. TTS of other words, plus each part's own
+clips reversed or spliced into non-words, so validation speakers never reach training).
 
 Writes into ``--out``: ``NAME.pt`` (best weights by validation loss), ``NAME.last.pt`` (full state to
 ``--resume``), ``NAME.log.csv`` (epoch,set,loss,acc), ``NAME.card.json`` (model card) and, with
@@ -40,6 +45,7 @@ from tqdm import tqdm
 
 from speech.audio import from_int16
 from speech.augment import AugmentConfig, augment
+from speech.catalog import SILENCE, SPOTTING_CLASSES, UNKNOWN
 from speech.data import (
     BACKGROUND_FOLDER,
     CLASSES,
@@ -51,6 +57,8 @@ from speech.data import (
     labels_tensor,
     load_background_noise,
     load_waveforms,
+    non_words,
+    silence_clips,
     speaker_split,
     speech_commands_clips,
     speech_commands_folder,
@@ -69,6 +77,9 @@ from speech.results import training_history
 
 SPEECH_COMMANDS_PREFIX = "speechcommands:"
 ROBUST_AUGMENTATION = dict(clip_probability=0.3, band_probability=0.3, quiet_probability=0.3)
+# Spotting: the share of an epoch each extra class gets relative to one word (unknown speech is varied).
+SPOTTING_SHARES = {SILENCE: 2.0, UNKNOWN: 4.0}
+NON_WORDS_PER_CLIP, SILENCE_PER_CLIP = 0.3, 0.1  # derived clips per real word clip of a part
 
 
 @dataclass
@@ -89,6 +100,7 @@ class TrainConfig:
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
+    spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
     seed: int = 0
@@ -104,6 +116,10 @@ class TrainConfig:
     @property
     def stem(self) -> str:
         return self.name or self.variant
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return SPOTTING_CLASSES if self.spotting else CLASSES
 
 
 class TrainError(ValueError):
@@ -124,7 +140,8 @@ class Data:
 
 def gather_data(config: TrainConfig, rank: int = 0) -> Data:
     """Decode every source: folder sources split by speaker, the official lists for ``speechcommands:ROOT``,
-    ``extra_train`` folders into training only. Raises TrainError when either part is empty."""
+    ``extra_train`` folders into training only; for spotting, add each part's silence and non-words.
+    Raises TrainError when either part is empty."""
     train, val, counts, noise = [], [], {}, []
     for source in config.data:
         if source.startswith(SPEECH_COMMANDS_PREFIX):
@@ -147,24 +164,55 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         counts[source] = {"training": class_counts(source_train), "validation": class_counts(source_val)}
         noise.append(load_background_noise(Path(folder) / BACKGROUND_FOLDER))
     for source in config.extra_train:
-        extra = folder_clips(source)
+        extra = folder_clips(source, config.classes)
         train += extra
-        counts[source] = {"training": class_counts(extra), "validation": class_counts([])}
+        counts[source] = {"training": class_counts(extra, config.classes), "validation": class_counts([])}
     if not train or not val:
         raise TrainError(f"need clips for both training and validation; found {len(train)} and {len(val)} "
                          f"under {', '.join(config.data)}. Check --data and --validation-percent.")
-    return Data(load_waveforms(train, desc="training clips"), labels_tensor(train),
-                load_waveforms(val, desc="validation clips"), labels_tensor(val), torch.cat(noise), counts)
+    data = Data(load_waveforms(train, desc="training clips"), labels_tensor(train, config.classes),
+                load_waveforms(val, desc="validation clips"), labels_tensor(val, config.classes),
+                torch.cat(noise), counts)
+    if config.spotting:
+        add_spotting_clips(data, config.seed)
+    return data
 
 
-def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, epoch: int) -> torch.Tensor:
-    """The clip indices of one epoch, the same on every rank and on resume (depends only on seed, epoch)."""
+def add_spotting_clips(data: Data, seed: int) -> None:
+    """Give each part ``_unknown_`` non-words made from its own word clips and ``_silence_`` noise excerpts
+    (validation ones from its own speakers and other random draws); counts recorded under "derived"."""
+    unknown, silence = SPOTTING_CLASSES.index(UNKNOWN), SPOTTING_CLASSES.index(SILENCE)
+    derived = {}
+    for part, offset in (("train", 0), ("val", 1)):
+        waves, labels = getattr(data, f"{part}_waves"), getattr(data, f"{part}_labels")
+        words = labels < len(CLASSES)
+        new_unknown = non_words(waves[words], labels[words], int(NON_WORDS_PER_CLIP * int(words.sum())),
+                                seed * 2 + offset)
+        new_silence = silence_clips(data.noise, int(SILENCE_PER_CLIP * int(words.sum())), waves.shape[1],
+                                    seed * 2 + offset)
+        setattr(data, f"{part}_waves", torch.cat([waves, new_unknown, new_silence]))
+        setattr(data, f"{part}_labels", torch.cat([labels, torch.full((len(new_unknown),), unknown),
+                                                   torch.full((len(new_silence),), silence)]))
+        derived["training" if part == "train" else "validation"] = {UNKNOWN: len(new_unknown),
+                                                                    SILENCE: len(new_silence)}
+    data.counts["derived"] = derived
+
+
+def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, epoch: int,
+                  shares: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The clip indices of one epoch, the same on every rank and on resume (depends only on seed, epoch).
+    Balanced: every class equally often, or in proportion to ``shares [classes]`` when given."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     if not balanced:
         return torch.randperm(len(labels), generator=generator)[:size]
-    counts = torch.bincount(labels, minlength=len(CLASSES)).float()
-    weights = 1.0 / counts[labels]
+    counts = torch.bincount(labels).float()
+    weights = (1.0 if shares is None else shares[labels]) / counts[labels]
     return torch.multinomial(weights, size, replacement=True, generator=generator)
+
+
+def class_shares(classes: tuple[str, ...]) -> torch.Tensor:
+    """float ``[classes]``: 1 for each word, :data:`SPOTTING_SHARES` for the spotting classes."""
+    return torch.tensor([SPOTTING_SHARES.get(c, 1.0) for c in classes])
 
 
 def dropout_rates(model: torch.nn.Module) -> dict:
@@ -276,6 +324,11 @@ class Run:
     def steps_per_epoch(self) -> int:
         return max((self.config.epoch_size or len(self.data.train_labels)) // self.global_batch, 1)
 
+    def epoch_indices(self, epoch: int, size: int) -> torch.Tensor:
+        config = self.config
+        return epoch_indices(self.data.train_labels, size, config.balanced, config.seed, epoch,
+                             class_shares(config.classes))
+
     def batch_indices(self, indices: torch.Tensor, step: int) -> torch.Tensor:
         """This rank's share of global batch ``step`` of an epoch's ``indices``."""
         return indices[step * self.global_batch:(step + 1) * self.global_batch][self.rank::self.world]
@@ -307,8 +360,8 @@ def prepare(config: TrainConfig) -> Run:
               ("lr_find", ".lr_find.csv")]}
     # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
     features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
-    model = build_model(config.arch, features, len(CLASSES))
-    initial_card = initialize(model, features, config.init) if config.init else None
+    model = build_model(config.arch, features, len(config.classes))
+    initial_card = initialize(model, features, config.classes, config.init) if config.init else None
     data = gather_data(config, rank)
     model = model.to(device, memory_format=torch.channels_last)
     masks = torch.nn.Sequential(T.FrequencyMasking(features.n_bins // 8, iid_masks=True),
@@ -349,7 +402,7 @@ def validate(run: Run) -> tuple[float, torch.Tensor]:
     waves, labels = run.data.val_waves[run.rank::run.world], run.data.val_labels[run.rank::run.world].to(run.device)
     logits = predict_batches(run.model, run.featurizer, waves, device=run.device)
     loss = F.cross_entropy(logits, labels, reduction="sum").reshape(1)
-    confusion = confusion_matrix(labels, logits.argmax(1), len(CLASSES))
+    confusion = confusion_matrix(labels, logits.argmax(1), len(run.config.classes))
     if dist.is_initialized():
         dist.all_reduce(loss)
         dist.all_reduce(confusion)
@@ -359,8 +412,7 @@ def validate(run: Run) -> tuple[float, torch.Tensor]:
 def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> bool:
     """Train from ``state.step`` to the end of epoch ``state.epoch``; False when Ctrl-C stopped it."""
     config = run.config
-    indices = epoch_indices(run.data.train_labels, run.steps_per_epoch * run.global_batch, config.balanced,
-                            config.seed, state.epoch)
+    indices = run.epoch_indices(state.epoch, run.steps_per_epoch * run.global_batch)
     bar = tqdm(range(state.step, run.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{config.epochs}",
                disable=not run.main_process, unit="batch", initial=state.step, total=run.steps_per_epoch)
     tick = time.time()
@@ -385,7 +437,7 @@ def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> b
 def end_epoch(run: Run, state: TrainState) -> None:
     """Validate, log, keep the best weights, and move ``state`` to the next epoch."""
     val_loss, confusion = validate(run)
-    report = report_from_confusion(confusion, CLASSES)
+    report = report_from_confusion(confusion, run.config.classes)
     train_loss, train_accuracy = state.loss_sum / state.batches, state.accuracy_sum / state.batches
     if run.main_process:
         with open(run.paths["log"], "a", newline="") as handle:
@@ -397,7 +449,7 @@ def end_epoch(run: Run, state: TrainState) -> None:
         state.best_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
         state.best_report = report.to_dict()
         if run.main_process:
-            save_checkpoint(run.paths["best"], run.model, run.features, CLASSES)
+            save_checkpoint(run.paths["best"], run.model, run.features, run.config.classes)
     else:
         state.bad_epochs += 1
     state.epoch, state.step, state.loss_sum, state.accuracy_sum, state.batches = state.epoch + 1, 0, 0.0, 0.0, 0
@@ -411,8 +463,9 @@ def save_last(run: Run, state: TrainState, scheduler) -> None:
     else:
         rngs = [rng_state(run.generator)]
     if run.main_process:
-        save_checkpoint(run.paths["last"], run.model, run.features, CLASSES, optimizer=run.optimizer.state_dict(),
-                        scheduler=scheduler.state_dict(), rng=rngs, state=dataclasses.asdict(state))
+        save_checkpoint(run.paths["last"], run.model, run.features, run.config.classes,
+                        optimizer=run.optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=rngs,
+                        state=dataclasses.asdict(state))
 
 
 def train(config: TrainConfig) -> Optional[dict]:
@@ -469,18 +522,25 @@ def fit(run: Run) -> Optional[dict]:
     return card
 
 
-def initialize(model: torch.nn.Module, features: FeatureConfig, path: str) -> dict:
+def initialize(model: torch.nn.Module, features: FeatureConfig, classes: tuple[str, ...], path: str) -> dict:
     """Load the weights of checkpoint ``path`` into ``model`` (fine-tuning, or continuing a shipped model on
-    more data); returns that checkpoint's card (empty when it has none). Raises TrainError on a mismatch."""
+    more data); returns that checkpoint's card (empty when it has none). When the classes differ (a 30-word
+    model starting the spotting model) every layer but the last is loaded and the last starts fresh.
+    Raises TrainError on another mismatch."""
     try:
         payload = load_checkpoint(path)
         source, source_features = model_from_checkpoint(payload)
     except CheckpointError as error:
         raise TrainError(f"--init: {error}") from None
-    if source.arch != model.arch or source_features != features or payload["classes"] != list(CLASSES):
+    if source.arch != model.arch or source_features != features:
         raise TrainError(f"--init: {path} holds a {source.arch} model on {source_features.variant} features "
                          f"{source_features.to_dict()}, not this run's {model.arch} model on {features.to_dict()}.")
-    model.load_state_dict(source.state_dict())
+    if payload["classes"] == list(classes):
+        model.load_state_dict(source.state_dict())
+    else:
+        shapes = {name: value.shape for name, value in model.state_dict().items()}
+        model.load_state_dict({name: value for name, value in source.state_dict().items()
+                               if shapes[name] == value.shape}, strict=False)
     return payload.get("card") or {}
 
 
@@ -488,7 +548,7 @@ def lr_find(run: Run, start_lr: float = 1e-6, end_lr: float = 1.0) -> None:
     """Exponentially raise the lr over ``lr_find_steps`` batches; write ``lr,loss`` (smoothed loss) until the
     loss runs away (4x its best)."""
     steps = run.config.lr_find_steps
-    indices = epoch_indices(run.data.train_labels, steps * run.global_batch, run.config.balanced, run.config.seed, 0)
+    indices = run.epoch_indices(0, steps * run.global_batch)
     rows, smooth, best = [], 0.0, math.inf
     for step in tqdm(range(steps), desc="lr finder", disable=not run.main_process):
         lr = start_lr * (end_lr / start_lr) ** (step / max(steps - 1, 1))
@@ -515,7 +575,7 @@ def build_model_card(run: Run, state: TrainState) -> dict:
         "variant": config.variant,
         "arch": config.arch,
         "date": datetime.date.today().isoformat(),
-        "classes": list(CLASSES),
+        "classes": list(config.classes),
         "features": run.features.to_dict(),
         "data": {"sources": data.counts, "training_clips": len(data.train_labels),
                  "validation_clips": len(data.val_labels),

@@ -3,6 +3,8 @@
     python -m speech.tts --set examples --out examples          # the bundled examples (free voices)
     python -m speech.tts --set training --out data/tts --per-word 78
     python -m speech.tts --set extra-training --out data/tts-extra --per-word 50
+    python -m speech.tts --set unknown --out data/tts-unknown --per-word 12    # _unknown_ speech for spotting
+    python -m speech.tts --set recordings --out examples/_recordings           # the Word spotting examples
 
 Each voice speaks each word with a random rate (0.8-1.3x) and pitch (+-20 %); the word is trimmed,
 given a random peak level and placed at a random offset in a 1 s, 16 kHz mono clip, written as
@@ -22,7 +24,9 @@ import torch
 from tqdm import tqdm
 
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE
-from speech.data import CLASSES, read_whole
+from speech.catalog import CLASSES, UNKNOWN, example_files
+from speech.data import read_whole
+from speech.recordings import assemble, write_truth
 
 
 def _rhvoice(voice):
@@ -80,7 +84,26 @@ EXTRA_TRAINING_VOICES = {
     **{f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130) for v in ("de1", "de2", "fr1")},
     **{f"festival-{v}": _festival(f"{v}_diphone") for v in ("rab", "don")},
 }
-VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES}
+VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
+              "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}}
+
+# English words outside the vocabulary, spoken by every training voice into one ``_unknown_`` folder: what the
+# spotting model learns to reject. Near misses (cup/up, town/down, free/tree, nice/nine) are there on purpose;
+# homophones of the 30 (to, won, fore) and the reserved words are not.
+UNKNOWN_WORDS: tuple[str, ...] = tuple("""
+apple baby bad ball bank bath bear bell belt big bit black blue boat book box boy bread bring brown bus but buy
+cake call can cap car card care chair cheese chin city clock cloud coat cold come cook cool cot cup cut dark day
+deep desk did dig dish door dot duck dust ear earth east egg face fall far farm fast fat fed feet fill find fish
+fit flag floor fly food foot fork fox free fresh friend frog fun game gate get gift girl give glass gold good got
+grass gray green hair half hand hat head hear heat help hen high hill hit hold hope horse hot how ice ink jam job
+jump keep key kid king kiss kite lake lamp land last late leg let light line lion lip long look lot love low make
+man map mark may meat milk moon more most mouse much name neck nest new next nice night nose not now nut old open
+page park pen pet pig pink place plan play pull push put queen rain read red rest ring road rock roof room rose
+run sad salt sand say sea seat see shoe shop short sing sit sky sleep slow small snow soap sock soft song soon
+star step sun table tail take talk tall tea ten test that thin thing this time top town toy train true turn van
+very wait walk wall want warm wash watch water way week well wet what when where white why wide wind wish with
+wolf wood word work world year yellow you young
+""".split())
 
 
 def place_in_clip(waveform: torch.Tensor, rng: random.Random, threshold: float = 0.02) -> torch.Tensor:
@@ -95,35 +118,73 @@ def place_in_clip(waveform: torch.Tensor, rng: random.Random, threshold: float =
     return clip
 
 
-def synthesize(voices: dict, out: Path, per_word: int, seed: int = 0, words=CLASSES) -> int:
-    """Write ``per_word`` clips of every word, cycling through ``voices``; returns the number written."""
+def synthesize(voices: dict, out: Path, per_word: int, seed: int = 0, words=CLASSES, folder: str = "") -> int:
+    """Write ``per_word`` clips of every word, cycling through ``voices`` (each word starting where the last
+    left off); returns the number written. Clips go to ``out/<word>/``, or all to ``out/<folder>/`` when given."""
     rng = random.Random(seed)
     names = sorted(voices)
     written = 0
     with tempfile.TemporaryDirectory() as tmp:
         raw = str(Path(tmp) / "raw.wav")
-        for word in tqdm(words, desc="words"):
-            (out / word).mkdir(parents=True, exist_ok=True)
+        for index, word in enumerate(tqdm(words, desc="words")):
+            (out / (folder or word)).mkdir(parents=True, exist_ok=True)
             for n in range(per_word):
-                voice = names[n % len(names)]
+                voice = names[(index * per_word + n) % len(names)]
                 rate, pitch = rng.uniform(0.8, 1.3), rng.uniform(0.8, 1.2)
                 voices[voice](word, rate, pitch, raw)
                 clip = place_in_clip(read_whole(raw), rng)
-                sf.write(str(out / word / f"{voice}_nohash_{n // len(names)}.flac"), clip.numpy(),
+                take = f"{word}_{n // len(names)}" if folder else str(n // len(names))
+                sf.write(str(out / (folder or word) / f"{voice}_nohash_{take}.flac"), clip.numpy(),
                          SAMPLE_RATE, subtype="PCM_16")
                 written += 1
     return written
 
 
+# The bundled long recordings of the Word spotting page: bundled example clips (flite voices, never trained on),
+# with words outside the vocabulary spoken by the same voices (two reserved words and two that no training
+# set holds), over quiet white noise: name -> (words, voice).
+RECORDINGS = {
+    "commands": (["yes", "no", "up", "down", "hello", "left", "right", "stop", "visual", "go"], "flite-slt"),
+    "numbers_and_names": (["one", "two", "three", "music", "four", "five", "six", "seven", "eight", "forward",
+                           "nine", "zero", "marvin", "sheila"], "flite-awb"),
+}
+
+
+def make_recordings(out: Path, seed: int = 0) -> int:
+    """Write :data:`RECORDINGS` as ``out/<name>.flac`` with their words in ``out/<name>.json``."""
+    rng = random.Random(seed)
+    examples = example_files()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = str(Path(tmp) / "raw.wav")
+        for name, (words, voice) in RECORDINGS.items():
+            clips = []
+            for word in words:
+                if word in examples:
+                    clips.append((word, read_whole(examples[word][voice])))
+                else:
+                    EXAMPLE_VOICES[voice](word, 1.0, 1.0, raw)
+                    clips.append((word, place_in_clip(read_whole(raw), rng)))
+            noise = torch.randn(60 * SAMPLE_RATE, generator=torch.Generator().manual_seed(seed))
+            recording, spoken = assemble(clips, [rng.uniform(0.4, 1.0) for _ in words], noise, snr_db=28, seed=seed)
+            sf.write(str(out / f"{name}.flac"), recording.numpy(), SAMPLE_RATE, subtype="PCM_16")
+            write_truth(out / f"{name}.flac", spoken)
+    return len(RECORDINGS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=tuple(VOICE_SETS), required=True)
+    parser.add_argument("--set", choices=(*VOICE_SETS, "recordings"), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-word", type=int, help="clips per word (default: one per voice)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.set == "recordings":
+        print(f"wrote {make_recordings(args.out, args.seed)} recordings to {args.out}")
+        return
     voices = VOICE_SETS[args.set]
-    count = synthesize(voices, args.out, args.per_word or len(voices), args.seed)
+    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set == "unknown" else (CLASSES, "")
+    count = synthesize(voices, args.out, args.per_word or len(voices), args.seed, words, folder)
     print(f"wrote {count} clips to {args.out}")
 
 

@@ -2,20 +2,22 @@
 module that imports Streamlit; no computation lives here, only the calls into ``speech`` and their caching."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Optional
 
 import streamlit as st
 import torch
 
-from speech import EXAMPLES_DIR, REPO_ROOT
+from speech import EXAMPLES_DIR, REPO_ROOT, spot
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
-from speech.catalog import checkpoint_files, checkpoints_dir, example_files
+from speech.catalog import checkpoint_files, checkpoints_dir, example_files, recording_files
 from speech.data import load_waveforms
 from speech.evaluate import Report, evaluate_waves
 from speech.features import VARIANTS
 from speech.model import CheckpointError
 from speech.predict import Predictor
+from speech.recordings import Spoken, read_truth
 from speech.results import Progress, Source, evaluation_source
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
@@ -111,6 +113,40 @@ def clip_picker(key: str, default_word: str = "yes") -> Optional[LoadedAudio]:
     return loaded
 
 
+RECORDING_SOURCES = ("Example recording", "Upload a file", "Record with the microphone")
+
+
+def recording_input(key: str) -> tuple[Optional[LoadedAudio], str, Optional[list[Spoken]]]:
+    """A long recording: a bundled example, an upload (up to 10 min) or the microphone. Plays it and returns
+    (the audio or None after an error, a key naming its content for caches, the words spoken when known)."""
+    source = st.radio("Recording", RECORDING_SOURCES, horizontal=True, key=f"{key}-source")
+    if source == RECORDING_SOURCES[0]:
+        files = {p.stem.replace("_", " "): p for p in recording_files()}
+        if not files:
+            st.warning(f"No example recordings in {EXAMPLES_DIR / '_recordings'}. Upload or record one instead.")
+            return None, "", None
+        path = files[st.selectbox("Example", list(files), key=f"{key}-example")]
+        loaded, content, truth = show_errors(lambda: load_audio(path)), f"example:{path}", read_truth(path)
+    else:
+        if source == RECORDING_SOURCES[1]:
+            upload = upload_input("Audio file", key=f"{key}-upload")
+        else:
+            upload = st.audio_input("Record a few words with pauses between them (up to about 30 s)",
+                                    sample_rate=SAMPLE_RATE, key=f"{key}-record")
+        if upload is None:
+            st.info("Waiting for audio…")
+            return None, "", None
+        data = upload.getvalue()
+        loaded, truth = show_errors(lambda: decode(data, upload.name)), None
+        content = f"{upload.name}:{hashlib.sha1(data).hexdigest()}"
+    if loaded is not None:
+        st.audio(to_wav_bytes(loaded.waveform), format="audio/wav")
+        st.caption(f"{loaded.seconds:.1f} s · file: {loaded.source_rate} Hz, {loaded.source_channels} channel(s) "
+                   f"→ used as {SAMPLE_RATE} Hz mono")
+        warn_about(loaded)
+    return loaded, content, truth
+
+
 def warn_about(loaded: LoadedAudio) -> None:
     """Say what is wrong with a clip that can still be used: cut off, or clipped."""
     if loaded.truncated:
@@ -136,6 +172,18 @@ def show_errors(load) -> Optional[LoadedAudio]:
     except AudioError as error:
         st.error(str(error))
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def window_posteriors(checkpoint: str, modified: float, audio_key: str, _predictor: Predictor,
+                      _waveform: torch.Tensor) -> torch.Tensor:
+    """:func:`speech.spot.window_posteriors` ``[windows, classes]``, cached per checkpoint and recording, so moving a
+    detector control only re-runs the cheap decoding; a progress bar with the time left while the model runs."""
+    bar = st.progress(0.0, text="Listening…")
+    progress = Progress(bar.progress, "listening", "1 s windows")
+    posteriors = spot.window_posteriors(_predictor, _waveform, progress=progress)
+    bar.empty()
+    return posteriors
 
 
 @st.cache_data(show_spinner="Listing clips…", max_entries=8)

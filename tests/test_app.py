@@ -16,7 +16,7 @@ from tests.conftest import tone
 
 PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py",
          "app_pages/3_Spectrogram.py", "app_pages/4_Mel_filter_bank.py", "app_pages/5_Dataset.py",
-         "app_pages/6_Results.py", "app_pages/7_Live_prediction.py"]
+         "app_pages/6_Results.py", "app_pages/7_Live_prediction.py", "app_pages/8_Word_spotting.py"]
 TIMEOUT = 120
 needs_checkpoints = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "mel.pt").is_file(), reason="no shipped checkpoints")
 
@@ -243,3 +243,55 @@ def test_dataset_page_browses_a_folder(tmp_path):
     assert any("1 clips" in m.value for m in app.markdown)
     app.text_input[0].set_value(str(tmp_path / "missing")).run()
     assert not app.exception and "No such folder" in app.error[0].value
+
+
+needs_spotting = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "spotting.pt").is_file(), reason="no spotting model")
+
+
+def detected_words(app: AppTest) -> list[str]:
+    """The words of the detection table (rows read "**word** · 97%")."""
+    return [m.value.split("**")[1] for m in app.markdown if re.fullmatch(r"\*\*\w+\*\* · \d+%", m.value)]
+
+
+@needs_spotting
+def test_word_spotting_page_finds_the_words_of_an_upload_and_its_controls_act():
+    recording = EXAMPLES_DIR / "_recordings" / "numbers_and_names.flac"
+    app = run("app_pages/8_Word_spotting.py")
+    app.radio(key="spot-source").set_value("Upload a file").run()
+    app.file_uploader(key="spot-upload").upload(recording.name, recording.read_bytes(), "audio/flac")
+    app.run()
+    assert not app.exception and not app.error
+    found = detected_words(app)
+    assert {"one", "two", "five", "marvin", "sheila"} <= set(found), found
+    app.slider(key="spot-threshold").set_value(0.99).run()  # nearly nothing is that sure
+    assert len(detected_words(app)) < len(found)
+    app.slider(key="spot-threshold").set_value(0.05).run()
+    app.slider(key="spot-refractory").set_value(2.0).run()  # long pauses swallow neighbours
+    assert not app.exception and len(detected_words(app)) < len(found) + 3
+    app.file_uploader(key="spot-upload").set_value(("junk.wav", b"not audio" * 100, "audio/wav")).run()
+    assert not app.exception and "Cannot read junk.wav as audio" in app.error[0].value
+
+
+@needs_spotting
+def test_word_spotting_page_says_when_nothing_was_heard():
+    app = run("app_pages/8_Word_spotting.py")
+    app.radio(key="spot-source").set_value("Upload a file").run()
+    noise = (0.05 * np.random.default_rng(0).standard_normal(5 * 16_000)).astype(np.float32)
+    app.file_uploader(key="spot-upload").upload("noise.wav", wav_bytes(noise), "audio/wav")
+    app.run()
+    assert not app.exception
+    assert any(i.value == "No command word heard." for i in app.info)
+
+
+@needs_spotting
+def test_live_page_rejects_noise_and_keeps_a_word():
+    app = run("app_pages/7_Live_prediction.py")
+    noise = (0.05 * np.random.default_rng(0).standard_normal(16_000)).astype(np.float32)
+    app.file_uploader(key="live-upload").upload("noise.wav", wav_bytes(noise), "audio/wav")
+    app.run()
+    assert not app.exception and any("No command word heard" in i.value for i in app.info)
+    assert metric(app, "Prediction") == "no command word"
+    app.file_uploader(key="live-upload").upload("yes.flac", (EXAMPLES_DIR / "yes" / "flite-slt_nohash_0.flac")
+                                                .read_bytes(), "audio/flac")
+    app.run()
+    assert not app.info and metric(app, "Prediction") == "yes"

@@ -26,7 +26,8 @@ from speech.predict import Predictor
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PAGES = {"home": "", "waveform": "Waveform", "fourier": "Fourier_transform", "spectrogram": "Spectrogram",
-         "mel": "Mel_filter_bank", "dataset": "Dataset", "results": "Results", "live": "Live_prediction"}
+         "mel": "Mel_filter_bank", "dataset": "Dataset", "results": "Results", "live": "Live_prediction",
+         "spotting": "Word_spotting"}
 SHIPPED = (SHIPPED_CHECKPOINTS / "mel.pt").is_file()
 SPOKEN = EXAMPLES_DIR / "yes" / "flite-slt_nohash_0.flac"  # the word the fake microphone says
 UPLOADED = EXAMPLES_DIR / "seven" / "flite-awb_nohash_0.flac"
@@ -205,7 +206,7 @@ def test_uploaded_file_is_recognised(page, server):
 
 
 def test_a_subpage_opened_first_shows_the_apps_own_sidebar(browser):
-    """A fresh server whose first visitor opens /Waveform: the sidebar lists the app's eight pages, nothing else."""
+    """A fresh server whose first visitor opens /Waveform: the sidebar lists the app's nine pages, nothing else."""
     with streamlit_server() as url:
         context = browser.new_context(viewport={"width": 1400, "height": 1200})
         tab = context.new_page()
@@ -216,7 +217,7 @@ def test_a_subpage_opened_first_shows_the_apps_own_sidebar(browser):
         shoot(tab, "subpage_first")
         context.close()
     assert links == ["Home", "Waveform", "Fourier transform", "Spectrogram", "Mel filter bank", "Dataset", "Results",
-                     "Live prediction"], links
+                     "Live prediction", "Word spotting"], links
 
 
 @needs_checkpoints
@@ -227,3 +228,63 @@ def test_results_page_with_all_variants(page, server):
     page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=60_000)
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4  # curves, lr finder, confusion, alluvial
     shoot(page, "results_all_variants")
+
+
+RECORDINGS = EXAMPLES_DIR / "_recordings"
+needs_spotting = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "spotting.pt").is_file(), reason="no spotting model")
+
+
+def spotted_words(tab) -> list[str]:
+    """The words of the page's detection table, in order (each row starts with a bold "word · 97%")."""
+    settle(tab)
+    no_exception(tab)
+    tab.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+    rows = tab.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts()
+    return [r.strip() for r in rows if r.strip().isalpha()]
+
+
+def vocabulary_words(recording: Path) -> list[str]:
+    from speech.catalog import CLASSES
+    from speech.recordings import read_truth
+    return [w.word for w in read_truth(recording) if w.word in CLASSES]
+
+
+@needs_spotting
+def test_word_spotting_finds_the_words_of_an_uploaded_recording(page, server):
+    recording = RECORDINGS / "numbers_and_names.flac"
+    page.goto(f"{server}/Word_spotting")
+    settle(page)
+    page.get_by_text("Upload a file").click()
+    settle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(recording))
+    page.get_by_text("words heard").first.wait_for(timeout=60_000)
+    found = spotted_words(page)
+    shoot(page, "spotting_upload")
+    expected = vocabulary_words(recording)
+    assert sum(w in found for w in expected) >= 0.8 * len(expected) and len(found) <= len(expected) + 1, found
+
+
+@needs_spotting
+def test_word_spotting_from_the_microphone(server, tmp_path):
+    """Chromium's fake microphone says the bundled 'commands' recording (it loops the file); the page must put the
+    words it heard on the timeline."""
+    recording = RECORDINGS / "commands.flac"
+    spoken = tmp_path / "commands.wav"
+    data, rate = sf.read(recording, dtype="int16")
+    sf.write(spoken, data, rate, subtype="PCM_16")
+    with chromium(spoken) as instance:
+        context = instance.new_context(viewport={"width": 1400, "height": 2600}, permissions=["microphone"])
+        tab = context.new_page()
+        tab.goto(f"{server}/Word_spotting")
+        settle(tab)
+        tab.get_by_text("Record with the microphone").click()
+        settle(tab)
+        tab.get_by_role("button", name="Record").first.click()
+        tab.wait_for_timeout(1000 * (len(data) / rate + 1))
+        tab.get_by_role("button", name="Stop recording").first.click()
+        tab.get_by_text("words heard").first.wait_for(timeout=60_000)
+        found = spotted_words(tab)
+        shoot(tab, "spotting_microphone")
+        context.close()
+    expected = vocabulary_words(recording)
+    assert sum(w in found for w in expected) >= 0.6 * len(expected), found

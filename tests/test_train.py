@@ -143,3 +143,30 @@ def test_cli_reports_a_run_that_cannot_start(tmp_path, tiny_tree, capsys):
     assert "need clips for both training and validation" in capsys.readouterr().err
     assert main(["--data", str(tiny_tree), "--init", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2
     assert "--init: No checkpoint" in capsys.readouterr().err
+
+
+def test_spotting_run_adds_silence_and_unknown_and_starts_from_a_word_model(tiny_tree, tmp_path):
+    """--spotting: two more classes, fed by non-words and noise of each part's own clips; --init from a model of
+    the 30 words loads every layer but the last."""
+    (tiny_tree / "_unknown_").mkdir()
+    (tiny_tree / "_unknown_" / "tts_nohash_0.wav").write_bytes((tiny_tree / "yes" / "spk00_nohash_0.wav").read_bytes())
+    words = train(config(tiny_tree, tmp_path / "words", arch="tcresnet", n_mels=40, name="tc", epochs=1))
+    card = train(config(tiny_tree, tmp_path / "spot", arch="tcresnet", n_mels=40, name="spot", epochs=2,
+                        spotting=True, init=str(tmp_path / "words" / "tc.pt"), extra_train=[str(tiny_tree)]))
+    assert card["classes"][-2:] == ["_silence_", "_unknown_"] and len(card["classes"]) == len(words["classes"]) + 2
+    derived = card["data"]["sources"]["derived"]
+    assert derived["training"]["_unknown_"] > 0 and derived["validation"]["_silence_"] > 0
+    assert card["data"]["sources"][str(tiny_tree)]["training"]["_unknown_"] == 1  # the extra source's folder
+    assert "backward" not in card["data"]["sources"][str(tiny_tree)]["training"]
+    before, after = weights(tmp_path / "words" / "tc.pt"), weights(tmp_path / "spot" / "spot.pt")
+    assert after["classifier.1.weight"].shape[0] == before["classifier.1.weight"].shape[0] + 2
+    assert before["stem.0.weight"].shape == after["stem.0.weight"].shape
+
+
+def test_spotting_shares_give_the_extra_classes_their_weight():
+    from speech.catalog import SPOTTING_CLASSES
+    from speech.train import SPOTTING_SHARES, class_shares
+    labels = torch.tensor([0] * 50 + [30] * 50 + [31] * 500)
+    drawn = labels[epoch_indices(labels, 20_000, True, 0, 0, class_shares(SPOTTING_CLASSES))]
+    unknown_per_word = (drawn == 31).float().mean() / (drawn == 0).float().mean()
+    assert unknown_per_word == pytest.approx(SPOTTING_SHARES["_unknown_"], rel=0.1)
