@@ -274,7 +274,7 @@ def spotting_figure(waveform: torch.Tensor, posteriors: torch.Tensor, classes: S
     dotted grey) from ``posteriors [windows, classes]``, with the threshold line. Each detection is a labelled
     span over all three. Any length stays screen-sized."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, row_heights=[0.25, 0.35, 0.4],
-                        subplot_titles=("waveform", "spectrogram",
+                        subplot_titles=("", "spectrogram",  # the words heard are written above the waveform
                                         f"probability, averaged over {config.smooth} windows"))
     t, y = envelope(waveform.numpy(), np.arange(waveform.numel()) / SAMPLE_RATE)
     fig.add_trace(go.Scattergl(x=t, y=y, mode="lines", line=dict(width=1, color="#457b9d"), name="amplitude",

@@ -51,7 +51,7 @@ class SpotConfig:
     """The detector's settings. Times in seconds; probabilities in [0, 1]."""
 
     hop: float = 0.1                  # between window starts
-    smooth: int = 3                   # windows in the moving average (1 = none)
+    smooth: int = 5                   # windows in the moving average (1 = none)
     threshold: float = 0.7            # a word fires when its smoothed probability reaches this
     thresholds: dict = field(default_factory=dict)  # word -> its own threshold, overriding ``threshold``
     refractory: float = 0.5           # no new detection this soon after a detection's peak

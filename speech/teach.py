@@ -1,0 +1,315 @@
+"""Teach a model your own words from a few takes each, in seconds, on top of a trained model.
+
+    python -m speech.teach --word hello=takes/hello --word lamp=takes/lamp --out mine.pt
+    python -m speech.teach --word NAME=FOLDER ... [--base CHECKPOINT] [--shots K] [--seed S] [--only-new] --out PATH
+
+Why a few takes are enough: the base model's last layer is linear, so what it learned is a space of
+*embeddings* (the input of that layer) in which takes of one word lie together. A new word needs only its own
+row in the last layer:
+
+1. **Imprinting.** Each take is augmented (shift, speed, noise, gain) and embedded; the word's row is the mean
+   direction of its embeddings, scaled like the base words' rows (the "prototype").
+2. **A short fit of the new rows.** Only the new rows and biases are trained, a few hundred steps on the stored
+   embeddings, against the base words' bundled examples, so the 30 words keep their rows exactly.
+   (``benchmarks/few_shot.py`` measures both steps.)
+
+The result is an ordinary checkpoint (classes: the base's, then the new words in the order given; or only the
+new words), so ``speech.predict``, ``speech.evaluate``, ``speech.spot`` and ``speech.export`` take it unchanged.
+Words too close to each other or to a base word, and takes that sound like another word (a leave-one-out check
+on the takes), get warnings that name the neighbour.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from speech.audio import AudioError, load_audio, model_window
+from speech.augment import AugmentConfig, augment
+from speech.catalog import AUDIO_SUFFIXES, CREDIT, best_checkpoint, checkpoint_files, example_files
+from speech.data import read_clip
+from speech.model import CheckpointError, save_checkpoint
+from speech.predict import Predictor
+
+AUGMENTED_COPIES = 16      # augmented versions of each take
+FIT_STEPS = 300
+SIMILAR_WORDS = 0.85       # cosine similarity of two word prototypes above which they are easily confused
+TAKE_AUGMENTATION = AugmentConfig(shift_seconds=0.1, noise_probability=0.8, snr_db=(10.0, 30.0),
+                                  gain_db=(-6.0, 6.0), speed=(0.9, 1.1))
+
+
+class TeachError(ValueError):
+    """The takes or the base cannot make a model; the message says what to change."""
+
+
+@dataclass
+class Taught:
+    """A custom model and what the lab learned about the takes."""
+
+    predictor: Predictor
+    new_words: list[str]
+    leave_one_out: float                       # share of takes recognised from the others (35-way)
+    warnings: list[str] = field(default_factory=list)
+    take_predictions: dict = field(default_factory=dict)  # word -> what each take was taken for, left out
+
+
+@torch.inference_mode()
+def embed(predictor: Predictor, waves: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """The base model's embedding float32 ``[n, d]`` of float32 ``waves [n, 16000]``: the input of its last
+    linear layer (eval mode)."""
+    model, captured = predictor.model.eval(), []
+    hook = model.classifier[-1].register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    try:
+        for start in range(0, len(waves), batch_size):
+            model(predictor.featurizer(waves[start:start + batch_size]))
+    finally:
+        hook.remove()
+    return torch.cat(captured) if captured else torch.zeros(0, model.classifier[-1].in_features)
+
+
+def augmented(takes: torch.Tensor, copies: int, seed: int) -> torch.Tensor:
+    """``copies`` augmented versions of each take, the takes themselves first: float32 ``[n * copies, 16000]``."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(5 * takes.shape[1], generator=generator) * 0.05
+    repeated = takes.repeat(copies - 1, 1)
+    return torch.cat([takes, augment(repeated, noise, TAKE_AUGMENTATION, generator)]) if copies > 1 else takes
+
+
+def imprint(embeddings: torch.Tensor, labels: torch.Tensor, count: int, weight: torch.Tensor,
+            bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``[count, d]`` and biases ``[count]`` for new classes: each class's mean normalised embedding, scaled to
+    the mean norm of the base rows ``weight [classes, d]``; biases the mean base bias."""
+    directions = torch.stack([F.normalize(embeddings[labels == k], dim=1).mean(0) for k in range(count)])
+    rows = F.normalize(directions, dim=1) * weight.norm(dim=1).mean()
+    return rows, bias.mean().expand(count).clone()
+
+
+def fit_new_rows(weight: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor, biases: torch.Tensor,
+                 embeddings: torch.Tensor, targets: torch.Tensor, steps: int = FIT_STEPS,
+                 lr: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train only the new ``rows``/``biases`` (from :func:`imprint`) with cross-entropy over all classes, the base
+    ``weight``/``bias`` fixed; ``targets`` index the extended classes. Full-batch Adam on stored embeddings."""
+    rows, biases = rows.clone().requires_grad_(), biases.clone().requires_grad_()
+    optimizer = torch.optim.Adam([rows, biases], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            logits = embeddings @ torch.cat([weight, rows]).T + torch.cat([bias, biases])
+            loss = F.cross_entropy(logits, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return rows.detach(), biases.detach()
+
+
+def base_examples(predictor: Predictor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bundled examples of the base's words: (float32 ``[n, 16000]``, class indices ``[n]``)."""
+    pairs = [(read_clip(path), predictor.classes.index(word)) for word, voices in example_files().items()
+             if word in predictor.classes for path in voices.values()]
+    if not pairs:
+        return torch.zeros(0, 16000), torch.zeros(0, dtype=torch.long)
+    return torch.stack([w for w, _ in pairs]), torch.tensor([c for _, c in pairs])
+
+
+def take_embeddings(predictor: Predictor, takes: dict[str, torch.Tensor], seed: int,
+                    copies: int = AUGMENTED_COPIES) -> dict[str, torch.Tensor]:
+    """word -> embeddings ``[k, copies, d]`` of each take's augmented versions (copy 0: the take itself)."""
+    embedded = {}
+    for i, (word, waves) in enumerate(takes.items()):
+        flat = embed(predictor, augmented(waves, copies, seed + i))  # copy-major: [copies * k, d]
+        embedded[word] = flat.reshape(copies, len(waves), -1).transpose(0, 1)
+    return embedded
+
+
+def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int, fit: bool = True,
+             negatives: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``[new, d]`` and biases ``[new]`` for the words of ``embedded`` (from :func:`take_embeddings`):
+    imprinted, then (``fit``) trained against them and the base words' ``negatives`` (waves, labels; default
+    the bundled examples)."""
+    last = predictor.model.classifier[-1]
+    weight, bias = last.weight.detach(), last.bias.detach()
+    embeddings = torch.cat([e.flatten(0, 1) for e in embedded.values()])
+    labels = torch.cat([torch.full((e.shape[0] * e.shape[1],), k) for k, e in enumerate(embedded.values())])
+    rows, biases = imprint(embeddings, labels, len(embedded), weight, bias)
+    if not fit:
+        return rows, biases
+    negative_waves, negative_labels = negatives if negatives is not None else base_examples(predictor)
+    copies = 4
+    negative_embeddings = embed(predictor, augmented(negative_waves, copies, seed))
+    targets = torch.cat([labels + weight.shape[0], negative_labels.repeat(copies)[:len(negative_embeddings)]])
+    return fit_new_rows(weight, bias, rows, biases, torch.cat([embeddings, negative_embeddings]), targets)
+
+
+def extended(predictor: Predictor, rows: torch.Tensor, biases: torch.Tensor, words: Sequence[str],
+             only_new: bool = False) -> Predictor:
+    """A copy of the base predictor whose last layer has the new rows (after the base's, or alone)."""
+    model = copy.deepcopy(predictor.model)
+    last = model.classifier[-1]
+    weight = rows if only_new else torch.cat([last.weight.detach(), rows])
+    bias = biases if only_new else torch.cat([last.bias.detach(), biases])
+    model.classifier[-1] = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    model.classifier[-1].weight.data.copy_(weight)
+    model.classifier[-1].bias.data.copy_(bias)
+    classes = list(words) if only_new else list(predictor.classes) + list(words)
+    return Predictor(model.eval(), predictor.features, classes, {})
+
+
+def check_takes(predictor: Predictor, embedded: dict[str, torch.Tensor]) -> tuple[float, dict, list[str]]:
+    """Leave-one-out over the takes: each take is classified by rows imprinted from all the other takes (the base
+    words' rows included). Returns (share recognised, word -> what each take was taken for, warnings)."""
+    classes = list(predictor.classes) + list(embedded)
+    last = predictor.model.classifier[-1]
+    weight, bias = last.weight.detach(), last.bias.detach()
+    right = total = 0
+    predicted, warnings = {}, []
+    for word, held in embedded.items():
+        predicted[word] = []
+        for i in range(len(held)):
+            kept = {w: (e if w != word else torch.cat([e[:i], e[i + 1:]])) for w, e in embedded.items()}
+            if any(len(e) == 0 for e in kept.values()):  # a single take cannot be checked against itself
+                predicted[word].append(None)
+                continue
+            embeddings = torch.cat([e.flatten(0, 1) for e in kept.values()])
+            labels = torch.cat([torch.full((e.shape[0] * e.shape[1],), k) for k, e in enumerate(kept.values())])
+            rows, biases = imprint(embeddings, labels, len(kept), weight, bias)
+            guess = classes[int((held[i, 0] @ torch.cat([weight, rows]).T + torch.cat([bias, biases])).argmax())]
+            predicted[word].append(guess)
+            total, right = total + 1, right + (guess == word)
+            if guess != word:
+                warnings.append(f"Take {i + 1} of '{word}' sounds more like '{guess}' than like the other takes of "
+                                f"'{word}': record it again, or check it is the same word.")
+    return (right / total if total else float("nan")), predicted, warnings
+
+
+def similarity_warnings(predictor: Predictor, embedded: dict[str, torch.Tensor],
+                        threshold: float = SIMILAR_WORDS) -> list[str]:
+    """Words whose prototypes are closer than ``threshold`` (cosine) to another new word or to a base word's
+    bundled examples: they will be confused."""
+    prototypes = {w: F.normalize(F.normalize(e[:, 0], dim=1).mean(0), dim=0) for w, e in embedded.items()}
+    waves, labels = base_examples(predictor)
+    base = {}
+    if len(waves):
+        embeddings = F.normalize(embed(predictor, waves), dim=1)
+        base = {predictor.classes[int(c)]: F.normalize(embeddings[labels == c].mean(0), dim=0)
+                for c in labels.unique()}
+    warnings, names = [], list(prototypes)
+    for i, word in enumerate(names):
+        for other in names[i + 1:]:
+            similarity = float(prototypes[word] @ prototypes[other])
+            if similarity > threshold:
+                warnings.append(f"'{word}' and '{other}' sound alike to the model (similarity {similarity:.2f}): "
+                                "expect them to be confused.")
+        if base:
+            neighbour, similarity = max(((b, float(prototypes[word] @ p)) for b, p in base.items()),
+                                        key=lambda pair: pair[1])
+            if similarity > threshold:
+                warnings.append(f"'{word}' sounds like the built-in word '{neighbour}' (similarity {similarity:.2f}): "
+                                "expect them to be confused.")
+    return warnings
+
+
+def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_new: bool = False) -> Taught:
+    """The custom model for ``takes`` (word -> float32 ``[k, 16000]``, at least one take each) on ``base``.
+    Raises TeachError for a word that is already a class or has no takes."""
+    for word, waves in takes.items():
+        if word in base.classes:
+            raise TeachError(f"'{word}' is already one of the model's words; pick another name.")
+        if not word.strip() or word.startswith("_"):
+            raise TeachError(f"'{word}' cannot be a word name (empty, or starting with '_').")
+        if len(waves) == 0:
+            raise TeachError(f"'{word}' has no takes.")
+    if not takes:
+        raise TeachError("No words to teach.")
+    torch.manual_seed(seed)
+    embedded = take_embeddings(base, takes, seed)
+    rows, biases = new_head(base, embedded, seed)
+    custom = extended(base, rows, biases, list(takes), only_new)
+    leave_one_out, predicted, warnings = check_takes(base, embedded)
+    custom.card = {"variant": base.variant, "arch": base.model.arch, "classes": custom.classes,
+                   "taught": {"base_classes": len(base.classes), "new_words": {w: len(t) for w, t in takes.items()},
+                              "method": f"imprinted rows, then {FIT_STEPS} steps on the new rows only",
+                              "leave_one_out_accuracy": leave_one_out, "seed": seed, "only_new": only_new},
+                   "validation": base.card.get("validation", {}) if not only_new else {}, "credit": CREDIT}
+    return Taught(custom, list(takes), leave_one_out, warnings + similarity_warnings(base, embedded), predicted)
+
+
+def save(taught: Taught, path: str | Path) -> Path:
+    """Write the custom model as an ordinary checkpoint (loadable with ``weights_only=True``)."""
+    predictor = taught.predictor
+    save_checkpoint(path, predictor.model, predictor.features, predictor.classes, card=predictor.card)
+    return Path(path)
+
+
+def read_takes(folder: str | Path, shots: Optional[int] = None, seed: int = 0) -> torch.Tensor:
+    """The takes in ``folder`` as float32 ``[k, 16000]`` (each its loudest second); ``shots`` of them chosen with
+    ``seed``. Raises TeachError when the folder is missing, empty or has no readable audio."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TeachError(f"No such folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise TeachError(f"{folder} holds no audio files (WAV, FLAC, OGG or MP3).")
+    if shots is not None:
+        if shots < 1:
+            raise TeachError(f"--shots must be at least 1, got {shots}.")
+        files = sorted(random.Random(seed).sample(files, min(shots, len(files))))
+    waves, problems = [], []
+    for path in files:
+        try:
+            waves.append(model_window(load_audio(path, name=path.name).waveform)[0])
+        except AudioError as error:
+            problems.append(str(error))
+    if not waves:
+        raise TeachError(f"No readable audio in {folder}: {problems[0]}")
+    return torch.stack(waves)
+
+
+def default_base() -> Path:
+    """The shipped 30-word model with the best validation figure."""
+    files = checkpoint_files()
+    name = best_checkpoint(files)
+    if name is None:
+        raise TeachError("No base checkpoint with a model card found; pass --base PATH.")
+    return files[name]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--word", action="append", required=True, metavar="NAME=FOLDER",
+                        help="a new word and the folder of its takes; repeat for more words")
+    parser.add_argument("--base", help="the checkpoint to build on (default: the shipped best)")
+    parser.add_argument("--shots", type=int, help="use K takes per word (chosen with --seed); default: all")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only-new", action="store_true", help="the model knows only the new words")
+    parser.add_argument("--out", required=True, help="the checkpoint to write (.pt)")
+    args = parser.parse_args(argv)
+    try:
+        takes = {}
+        for spec in args.word:
+            name, separator, folder = spec.partition("=")
+            if not separator or not name or not folder:
+                raise TeachError(f"--word {spec!r}: expected NAME=FOLDER.")
+            if name in takes:
+                raise TeachError(f"'{name}' is given twice.")
+            takes[name] = read_takes(folder, args.shots, args.seed)
+        base = Predictor.from_checkpoint(args.base or default_base())
+        taught = teach(base, takes, args.seed, args.only_new)
+        path = save(taught, args.out)
+    except (TeachError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {len(taught.predictor.classes)} classes ({', '.join(taught.new_words)} new); "
+          f"leave-one-out accuracy of the takes {taught.leave_one_out:.2f}")
+    for warning in taught.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
