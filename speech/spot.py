@@ -232,16 +232,15 @@ class Spotter:
         hop = self.config.hop_samples
         ends = (window_count(self.received, hop) - 1) * hop + CLIP_SAMPLES
         self.buffer = torch.cat([self.buffer, torch.zeros(max(0, ends - self.buffer_start - self.buffer.numel()))])
-        found = self._run(ends, final=True)
+        found = self._run(ends)  # ``ends`` admits exactly the file path's windows
         return found + [tighten(d, self.buffer, self.buffer_start) for d, _ in self.decoder.flush()]
 
-    def _run(self, available: int, final: bool = False) -> list[Detection]:
-        hop = self.config.hop_samples
+    def _run(self, available: int) -> list[Detection]:
+        """Compute every window that ends by sample ``available`` and decode it."""
         starts = []
-        while self.next_window + CLIP_SAMPLES <= available and (
-                not final or len(starts) + self.next_window // hop < window_count(self.received, hop)):
+        while self.next_window + CLIP_SAMPLES <= available:
             starts.append(self.next_window)
-            self.next_window += hop
+            self.next_window += self.config.hop_samples
         found = []
         if starts:
             windows = torch.stack([self.buffer[s - self.buffer_start:s - self.buffer_start + CLIP_SAMPLES]

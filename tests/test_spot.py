@@ -15,7 +15,18 @@ from speech.catalog import RESERVED_WORDS, SPOTTING_CLASSES, recording_files
 from speech.data import non_words, read_whole, silence_clips
 from speech.predict import Predictor
 from speech.recordings import Spoken, assemble, read_truth, score
-from speech.spot import Decoder, Detection, SpotConfig, Spotter, detect, row_times, smoothed, spot, window_posteriors
+from speech.spot import (
+    Decoder,
+    Detection,
+    SpotConfig,
+    Spotter,
+    detect,
+    row_times,
+    smoothed,
+    spot,
+    window_count,
+    window_posteriors,
+)
 from speech.tts import UNKNOWN_WORDS
 
 CLASSES = ["yes", "no", "_silence_", "_unknown_"]
@@ -130,6 +141,7 @@ def test_the_stream_gives_what_the_file_gives(chunk):
     found += stream.flush()
     whole = spot(predictor, wave)  # the same, up to float rounding of batched against single windows
     assert len(whole) >= 5 and [d.to_dict() for d in found] == [d.to_dict() for d in whole]
+    assert stream.decoder.index == window_count(wave.numel(), SpotConfig().hop_samples)  # every window, the last too
     assert window_posteriors(predictor, wave).shape == (-(-wave.numel() // 1600), len(predictor.classes))
 
 
