@@ -28,7 +28,7 @@ from speech.catalog import RESERVED_WORDS, checkpoints_dir  # noqa: E402
 from speech.data import VALIDATION_PERCENT, folder_clips, load_waveforms, speaker_split  # noqa: E402
 from speech.evaluate import confusion_matrix, report_from_confusion  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
-from speech.teach import embed, new_head, take_embeddings, teach  # noqa: E402
+from speech.teach import base_examples, embed, new_head, take_embeddings, teach  # noqa: E402
 
 
 def split_takes(clips, word: str, shots: int, seed: int):
@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     reserved_waves = from_int16(load_waveforms(reserved, desc="reserved words"))
     validation_embeddings = embed(base, from_int16(load_waveforms(validation, desc="validation clips")))
     reserved_embeddings = embed(base, reserved_waves)
+    examples = base_examples(base)  # read once; every fit is calibrated against them
     last = base.model.classifier[-1]
     weight, bias = last.weight.detach(), last.bias.detach()
     targets = torch.tensor([base.classes.index(c.label) for c in validation])
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
             for seed in range(args.seeds):
                 splits = {w: split_takes(reserved, w, shots, seed) for w in RESERVED_WORDS}
                 takes = {w: reserved_waves[t] for w, (t, _) in splits.items()}
-                rows, biases = new_head(base, take_embeddings(base, takes, seed), seed, fit=fit)
+                rows, biases = new_head(base, take_embeddings(base, takes, seed), seed, examples if fit else None)
                 full_weight, full_bias = torch.cat([weight, rows]), torch.cat([bias, biases])
                 tests = [i for _, test in splits.values() for i in test]
                 expected = torch.tensor([len(base.classes) + RESERVED_WORDS.index(reserved[i].label) for i in tests])

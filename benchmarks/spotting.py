@@ -72,16 +72,13 @@ def naive_detections(posteriors: torch.Tensor, classes, hop: float, confident: f
     """Runs of consecutive windows whose top word has probability >= ``confident`` merged into one detection."""
     top, best = posteriors.max(1)
     detections, run = [], []
-    for i, (p, c) in enumerate(zip(top.tolist(), best.tolist())):
+    for i, (p, c) in enumerate([*zip(top.tolist(), best.tolist()), (0.0, -1)]):  # the last pair ends any run
         if run and (p < confident or c != run[0][1]):
             centre = (run[0][0] + run[-1][0]) / 2 * hop + 0.5
             detections.append(Detection(classes[run[0][1]], centre - 0.5, centre + 0.5, max(q for _, _, q in run)))
             run = []
         if p >= confident:
             run.append((i, c, p))
-    if run:
-        centre = (run[0][0] + run[-1][0]) / 2 * hop + 0.5
-        detections.append(Detection(classes[run[0][1]], centre - 0.5, centre + 0.5, max(q for _, _, q in run)))
     return detections
 
 

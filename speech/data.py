@@ -254,9 +254,10 @@ def non_words(waves: torch.Tensor, labels: torch.Tensor, count: int, seed: int) 
     joined to the last part of a different word ("yes" + "no" -> "yeo"). int16 ``[count, length]``."""
     generator = torch.Generator().manual_seed(seed)
     out = torch.zeros(count, waves.shape[1], dtype=torch.int16)
+    several_words = labels.unique().numel() > 1
     for i in range(count):
         a, b = torch.randint(len(waves), (2,), generator=generator).tolist()
-        while labels[b] == labels[a] and labels.unique().numel() > 1:
+        while labels[b] == labels[a] and several_words:
             b = int(torch.randint(len(waves), (1,), generator=generator))
         if i % 2 == 0:
             out[i] = waves[a].flip(0)

@@ -41,10 +41,10 @@ def assemble(words: Sequence[tuple[str, torch.Tensor]], gaps: Sequence[float], n
     ``gaps[i]`` seconds after word i, with ``lead`` at the end too. With ``noise`` (float32 ``[time]``) a
     random excerpt runs under it all, ``snr_db`` below the words' mean power.
     Returns (float32 ``[time]`` at 16 kHz, the words with their spans)."""
+    cuts = [cut_word(clip) for _, clip in words]
     parts, spoken = [torch.zeros(round(lead * SAMPLE_RATE))], []
     position = parts[0].numel()
-    for i, (word, clip) in enumerate(words):
-        cut = cut_word(clip)
+    for i, ((word, _), cut) in enumerate(zip(words, cuts)):
         start, end = loud_span(cut)
         spoken.append(Spoken(word, (position + start) / SAMPLE_RATE, (position + end) / SAMPLE_RATE))
         gap = torch.zeros(round((gaps[i] if i < len(gaps) else lead) * SAMPLE_RATE))
@@ -55,7 +55,7 @@ def assemble(words: Sequence[tuple[str, torch.Tensor]], gaps: Sequence[float], n
         generator = torch.Generator().manual_seed(seed)
         offset = int(torch.randint(noise.numel() - recording.numel(), (1,), generator=generator))
         excerpt = noise[offset:offset + recording.numel()]
-        speech = torch.cat([cut_word(clip) for _, clip in words]).pow(2).mean()
+        speech = torch.cat(cuts).pow(2).mean()
         scale = (speech / excerpt.pow(2).mean().clamp_min(1e-12) / 10 ** (snr_db / 10)).sqrt()
         recording = (recording + excerpt * scale).clamp(-1, 1)
     return recording, spoken

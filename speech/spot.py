@@ -147,8 +147,8 @@ class Decoder:
         self.quiet_until = 0          # no new candidate before this row (refractory)
         self.refractory_rows = max(1, round(config.refractory / config.hop))
 
-    def push(self, probabilities: torch.Tensor) -> list[tuple[Detection, int]]:
-        """Add one window's ``[classes]`` probabilities; returns the decided (detection, row) pairs."""
+    def push(self, probabilities: torch.Tensor) -> list[Detection]:
+        """Add one window's ``[classes]`` probabilities; returns the detections it decided."""
         self.recent.append(probabilities)
         smoothed = torch.stack(tuple(self.recent)).mean(0).masked_fill(~self.words, -1.0)
         row, self.index = self.index, self.index + 1
@@ -169,19 +169,17 @@ class Decoder:
             self.candidate = _Candidate(word, float(smoothed[best]), row)
         return decided
 
-    def flush(self) -> list[tuple[Detection, int]]:
+    def flush(self) -> list[Detection]:
         """The detection still waiting at the end of the audio, if any."""
         return [self._decide()] if self.candidate is not None else []
 
-    def _decide(self) -> tuple[Detection, int]:
+    def _decide(self) -> Detection:
         candidate, self.candidate = self.candidate, None
         self.quiet_until = candidate.index + self.refractory_rows
         self.fired.add(candidate.word)
-        averaged = min(self.config.smooth, candidate.index + 1)
-        centre = (candidate.index - (averaged - 1) / 2) * self.config.hop + WINDOW_SECONDS / 2
-        detection = Detection(candidate.word, centre - WINDOW_SECONDS / 2, centre + WINDOW_SECONDS / 2,
-                              candidate.confidence)
-        return detection, candidate.index
+        centre = float(row_times(candidate.index + 1, self.config)[-1])
+        return Detection(candidate.word, centre - WINDOW_SECONDS / 2, centre + WINDOW_SECONDS / 2,
+                         candidate.confidence)
 
 
 def tighten(detection: Detection, waveform: torch.Tensor, offset: int = 0) -> Detection:
@@ -201,7 +199,7 @@ def detect(posteriors: torch.Tensor, classes: Sequence[str], config: SpotConfig 
     this on cached probabilities when a control moves). With the ``waveform`` each span is tightened."""
     decoder = Decoder(classes, config)
     decided = [d for row in posteriors for d in decoder.push(row)] + decoder.flush()
-    return [tighten(d, waveform) if waveform is not None else d for d, _ in decided]
+    return [tighten(d, waveform) if waveform is not None else d for d in decided]
 
 
 class Spotter:
@@ -233,7 +231,7 @@ class Spotter:
         ends = (window_count(self.received, hop) - 1) * hop + CLIP_SAMPLES
         self.buffer = torch.cat([self.buffer, torch.zeros(max(0, ends - self.buffer_start - self.buffer.numel()))])
         found = self._run(ends)  # ``ends`` admits exactly the file path's windows
-        return found + [tighten(d, self.buffer, self.buffer_start) for d, _ in self.decoder.flush()]
+        return found + [tighten(d, self.buffer, self.buffer_start) for d in self.decoder.flush()]
 
     def _run(self, available: int) -> list[Detection]:
         """Compute every window that ends by sample ``available`` and decode it."""
@@ -246,7 +244,7 @@ class Spotter:
             windows = torch.stack([self.buffer[s - self.buffer_start:s - self.buffer_start + CLIP_SAMPLES]
                                    for s in starts])
             for row in _posteriors_of(self.predictor, windows, self.batch_size):
-                found += [tighten(d, self.buffer, self.buffer_start) for d, _ in self.decoder.push(row)]
+                found += [tighten(d, self.buffer, self.buffer_start) for d in self.decoder.push(row)]
         drop = max(0, min(self.next_window, self.buffer_start + self.buffer.numel()) - self.keep - self.buffer_start)
         self.buffer, self.buffer_start = self.buffer[drop:], self.buffer_start + drop
         return found
@@ -273,7 +271,7 @@ def smoothed(posteriors: torch.Tensor, smooth: int) -> torch.Tensor:
 
 def row_times(rows: int, config: SpotConfig) -> torch.Tensor:
     """Seconds ``[rows]``: the average centre of the windows smoothed into each row (where the curve is drawn)."""
-    index = torch.arange(rows, dtype=torch.float32)
+    index = torch.arange(rows, dtype=torch.float64)
     return (index - (index.clamp(max=max(1, config.smooth) - 1)) / 2) * config.hop + WINDOW_SECONDS / 2
 
 
@@ -292,12 +290,12 @@ def threshold_sweep(posteriors: Sequence[torch.Tensor], truths: Sequence, second
     """Detection rate and false alarms per minute at each threshold (the miss / false-alarm trade-off) over
     recordings with known words: ``posteriors[i]`` ``[windows, classes]``, ``truths[i]`` their
     :class:`speech.recordings.Spoken` words, ``seconds[i]`` their length."""
-    rows = []
+    vocabulary, rows = [c for c in classes if is_word(c)], []
     for threshold in thresholds:
         swept = replace(config, threshold=threshold)
         total = Score(0, 0, 0, 0.0, 0, 0)
         for p, truth, length in zip(posteriors, truths, seconds):
-            total = total + score(detect(p, classes, swept), truth, [c for c in classes if is_word(c)], length)
+            total = total + score(detect(p, classes, swept), truth, vocabulary, length)
         rows.append({"threshold": threshold, "detection_rate": total.recall,
                      "false_alarms_per_minute": total.false_alarms_per_minute, "oov_rate": total.oov_rate})
     return rows

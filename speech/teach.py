@@ -127,19 +127,25 @@ def take_embeddings(predictor: Predictor, takes: dict[str, torch.Tensor], seed: 
     return embedded
 
 
-def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int, fit: bool = True,
-             negatives: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows ``[new, d]`` and biases ``[new]`` for the words of ``embedded`` (from :func:`take_embeddings`):
-    imprinted, then (``fit``) trained against them and the base words' ``negatives`` (waves, labels; default
-    the bundled examples)."""
-    last = predictor.model.classifier[-1]
-    weight, bias = last.weight.detach(), last.bias.detach()
+def stacked(embedded: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings of :func:`take_embeddings` as one ``[n, d]`` with each one's word index ``[n]``."""
     embeddings = torch.cat([e.flatten(0, 1) for e in embedded.values()])
     labels = torch.cat([torch.full((e.shape[0] * e.shape[1],), k) for k, e in enumerate(embedded.values())])
+    return embeddings, labels
+
+
+def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int,
+             negatives: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``[new, d]`` and biases ``[new]`` for the words of ``embedded`` (from :func:`take_embeddings`):
+    imprinted, then, given the base words' ``negatives`` (waves, labels: :func:`base_examples`), trained against
+    them; ``negatives=None`` stops after imprinting."""
+    last = predictor.model.classifier[-1]
+    weight, bias = last.weight.detach(), last.bias.detach()
+    embeddings, labels = stacked(embedded)
     rows, biases = imprint(embeddings, labels, len(embedded), weight, bias)
-    if not fit:
+    if negatives is None:
         return rows, biases
-    negative_waves, negative_labels = negatives if negatives is not None else base_examples(predictor)
+    negative_waves, negative_labels = negatives
     copies = 4
     negative_embeddings = embed(predictor, augmented(negative_waves, copies, seed))
     targets = torch.cat([labels + weight.shape[0], negative_labels.repeat(copies)[:len(negative_embeddings)]])
@@ -175,9 +181,7 @@ def check_takes(predictor: Predictor, embedded: dict[str, torch.Tensor]) -> tupl
             if any(len(e) == 0 for e in kept.values()):  # a single take cannot be checked against itself
                 predicted[word].append(None)
                 continue
-            embeddings = torch.cat([e.flatten(0, 1) for e in kept.values()])
-            labels = torch.cat([torch.full((e.shape[0] * e.shape[1],), k) for k, e in enumerate(kept.values())])
-            rows, biases = imprint(embeddings, labels, len(kept), weight, bias)
+            rows, biases = imprint(*stacked(kept), len(kept), weight, bias)
             guess = classes[int((held[i, 0] @ torch.cat([weight, rows]).T + torch.cat([bias, biases])).argmax())]
             predicted[word].append(guess)
             total, right = total + 1, right + (guess == word)
@@ -188,11 +192,11 @@ def check_takes(predictor: Predictor, embedded: dict[str, torch.Tensor]) -> tupl
 
 
 def similarity_warnings(predictor: Predictor, embedded: dict[str, torch.Tensor],
-                        threshold: float = SIMILAR_WORDS) -> list[str]:
+                        examples: tuple[torch.Tensor, torch.Tensor], threshold: float = SIMILAR_WORDS) -> list[str]:
     """Words whose prototypes are closer than ``threshold`` (cosine) to another new word or to a base word's
-    bundled examples: they will be confused."""
+    bundled ``examples`` (waves, labels: :func:`base_examples`): they will be confused."""
     prototypes = {w: F.normalize(F.normalize(e[:, 0], dim=1).mean(0), dim=0) for w, e in embedded.items()}
-    waves, labels = base_examples(predictor)
+    waves, labels = examples
     base = {}
     if len(waves):
         embeddings = F.normalize(embed(predictor, waves), dim=1)
@@ -227,16 +231,19 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
     if not takes:
         raise TeachError("No words to teach.")
     torch.manual_seed(seed)
-    embedded = take_embeddings(base, takes, seed)
-    rows, biases = new_head(base, embedded, seed)
+    embedded, examples = take_embeddings(base, takes, seed), base_examples(base)
+    rows, biases = new_head(base, embedded, seed, examples)
     custom = extended(base, rows, biases, list(takes), only_new)
     leave_one_out, predicted, warnings = check_takes(base, embedded)
     custom.card = {"variant": base.variant, "arch": base.model.arch, "classes": custom.classes,
                    "taught": {"base_classes": len(base.classes), "new_words": {w: len(t) for w, t in takes.items()},
                               "method": f"imprinted rows, then {FIT_STEPS} steps on the new rows only",
-                              "leave_one_out_accuracy": leave_one_out, "seed": seed, "only_new": only_new},
-                   "validation": base.card.get("validation", {}) if not only_new else {}, "credit": CREDIT}
-    return Taught(custom, list(takes), leave_one_out, warnings + similarity_warnings(base, embedded), predicted)
+                              "leave_one_out_accuracy": leave_one_out, "seed": seed, "only_new": only_new,
+                              # the base's figure: the custom model itself was not validated
+                              "base_validation_macro_accuracy": base.card.get("validation", {}).get("macro_accuracy")},
+                   "credit": CREDIT}
+    warnings += similarity_warnings(base, embedded, examples)
+    return Taught(custom, list(takes), leave_one_out, warnings, predicted)
 
 
 def save(taught: Taught, path: str | Path) -> Path:

@@ -173,29 +173,26 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
     data = Data(load_waveforms(train, desc="training clips"), labels_tensor(train, config.classes),
                 load_waveforms(val, desc="validation clips"), labels_tensor(val, config.classes),
                 torch.cat(noise), counts)
-    if config.spotting:
-        add_spotting_clips(data, config.seed)
+    if config.spotting:  # each part's own non-words and noise, so validation speakers never reach training
+        data.train_waves, data.train_labels, trained = with_spotting_clips(data.train_waves, data.train_labels,
+                                                                           data.noise, config.seed * 2)
+        data.val_waves, data.val_labels, validated = with_spotting_clips(data.val_waves, data.val_labels,
+                                                                         data.noise, config.seed * 2 + 1)
+        data.counts["derived"] = {"training": trained, "validation": validated}
     return data
 
 
-def add_spotting_clips(data: Data, seed: int) -> None:
-    """Give each part ``_unknown_`` non-words made from its own word clips and ``_silence_`` noise excerpts
-    (validation ones from its own speakers and other random draws); counts recorded under "derived"."""
-    unknown, silence = SPOTTING_CLASSES.index(UNKNOWN), SPOTTING_CLASSES.index(SILENCE)
-    derived = {}
-    for part, offset in (("train", 0), ("val", 1)):
-        waves, labels = getattr(data, f"{part}_waves"), getattr(data, f"{part}_labels")
-        words = labels < len(CLASSES)
-        new_unknown = non_words(waves[words], labels[words], int(NON_WORDS_PER_CLIP * int(words.sum())),
-                                seed * 2 + offset)
-        new_silence = silence_clips(data.noise, int(SILENCE_PER_CLIP * int(words.sum())), waves.shape[1],
-                                    seed * 2 + offset)
-        setattr(data, f"{part}_waves", torch.cat([waves, new_unknown, new_silence]))
-        setattr(data, f"{part}_labels", torch.cat([labels, torch.full((len(new_unknown),), unknown),
-                                                   torch.full((len(new_silence),), silence)]))
-        derived["training" if part == "train" else "validation"] = {UNKNOWN: len(new_unknown),
-                                                                    SILENCE: len(new_silence)}
-    data.counts["derived"] = derived
+def with_spotting_clips(waves: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor,
+                        seed: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One part's int16 ``waves [n, length]`` and ``labels [n]`` followed by ``_unknown_`` non-words made from its
+    word clips and ``_silence_`` excerpts of ``noise``; also the counts added, by class."""
+    words = labels < len(CLASSES)
+    unknown = non_words(waves[words], labels[words], int(NON_WORDS_PER_CLIP * int(words.sum())), seed)
+    silence = silence_clips(noise, int(SILENCE_PER_CLIP * int(words.sum())), waves.shape[1], seed)
+    new_labels = [torch.full((len(unknown),), SPOTTING_CLASSES.index(UNKNOWN)),
+                  torch.full((len(silence),), SPOTTING_CLASSES.index(SILENCE))]
+    return (torch.cat([waves, unknown, silence]), torch.cat([labels, *new_labels]),
+            {UNKNOWN: len(unknown), SILENCE: len(silence)})
 
 
 def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, epoch: int,
