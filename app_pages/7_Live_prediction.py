@@ -1,11 +1,18 @@
 import streamlit as st
 
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, model_window
-from speech.catalog import CLASSES, SILENCE, best_checkpoint
-from speech.plots import model_input_figure, probability_figure, waveform_figure
-from speech.predict import LOW_CONFIDENCE
-from speech.spot import SPOTTING_CHECKPOINT, closest_word, rejected
-from speech.ui import decode, load_predictor, require_checkpoints, upload_input, warn_about
+from speech.catalog import CLASSES, best_checkpoint
+from speech.plots import waveform_figure
+from speech.spot import SPOTTING_CHECKPOINT, rejected
+from speech.ui import (
+    checkpoint_upload,
+    decode,
+    load_predictor,
+    require_checkpoints,
+    show_predictions,
+    upload_input,
+    warn_about,
+)
 
 st.title("Live prediction")
 st.markdown(f"Say one of the 30 words — *{', '.join(CLASSES)}* — or upload a recording, and watch the models decide.")
@@ -24,6 +31,9 @@ if mode == "One model":
 else:
     chosen = names
     right.caption(f"All {len(names)} models: {', '.join(names)}.")
+
+with st.expander("Use your own model: upload a checkpoint (.pt)"):
+    own = checkpoint_upload("Checkpoint", key="live-checkpoint")
 
 microphone, upload = st.tabs(["Microphone", "Upload a file"])
 with microphone:
@@ -45,6 +55,8 @@ if uploaded is not None and recording is not None:
     st.caption("Showing the uploaded file; remove it to use the recording.")
 
 predictors = {name: p for name in chosen if (p := load_predictor(name, checkpoints[name])) is not None}
+if own is not None:
+    predictors[own[0]] = own[1]
 if not predictors:
     st.stop()
 window, start = model_window(clip.waveform)  # once for every model: they all hear the same second
@@ -62,22 +74,4 @@ if clip.seconds > 1:
 elif clip.seconds < 1:
     st.caption(f"Shorter than 1 s: padded with {1 - clip.seconds:.2f} s of silence, like the training clips.")
 
-if no_word:
-    heard = "silence or noise" if gate_prediction.word == SILENCE else "speech that is not one of the 30 words"
-    st.info(f"**No command word heard**: the spotting model hears {heard} "
-            f"({gate_prediction.confidence:.0%}). The closest guesses are greyed out below.")
-for column, (name, prediction) in zip(st.columns(len(predictions)), predictions.items()):
-    if no_word:
-        word, probability = closest_word(prediction)
-        column.metric(f"Prediction ({name})", "no command word", help="The spotting model rejected this clip.")
-        column.markdown(f":gray[closest guess: {word} ({probability:.0%})]")
-        continue
-    column.metric(f"Prediction ({name})", prediction.word, delta=f"{prediction.confidence:.0%} confident",
-                  delta_color="off", delta_arrow="off", help="The word with the highest probability.")
-    if prediction.confidence < LOW_CONFIDENCE:
-        column.warning(f"Not sure ({prediction.confidence:.0%}): is it one of the 30 words?")
-for name, prediction in predictions.items():
-    bars, image = st.columns([2, 3])
-    bars.plotly_chart(probability_figure(prediction.top(5), f"{name}: top 5"), key=f"probabilities-{name}")
-    image.plotly_chart(model_input_figure(prediction.feature_image(), predictors[name].features,
-                                          f"What {name} hears"), key=f"input-{name}")
+show_predictions(predictions, predictors, gate_prediction if no_word else None)

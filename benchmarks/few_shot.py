@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from speech.audio import from_int16  # noqa: E402
 from speech.catalog import RESERVED_WORDS, checkpoints_dir  # noqa: E402
 from speech.data import VALIDATION_PERCENT, folder_clips, load_waveforms, speaker_split  # noqa: E402
+from speech.embedding import embed  # noqa: E402
 from speech.evaluate import confusion_matrix, report_from_confusion  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
-from speech.teach import base_examples, embed, new_head, take_embeddings, teach  # noqa: E402
+from speech.teach import base_examples, new_head, take_embeddings, teach  # noqa: E402
 
 
 def split_takes(clips, word: str, shots: int, seed: int):

@@ -5,6 +5,7 @@ Output: logits float32 ``[batch, n_classes]``.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -98,16 +99,26 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be used; the message says why."""
 
 
+def checkpoint_payload(model: nn.Module, features: FeatureConfig, classes: Sequence[str], **extra) -> dict:
+    """Weights plus everything needed to use them; ``extra`` holds plain values (e.g. training state, a card)."""
+    return {"format": CHECKPOINT_FORMAT, "variant": features.variant, "arch": model.arch,
+            "features": features.to_dict(), "classes": list(classes), "sample_rate": features.sample_rate,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, features: FeatureConfig, classes: Sequence[str],
                     **extra) -> None:
-    """Write weights plus everything needed to use them; ``extra`` holds plain values (e.g. training state)."""
+    """Write :func:`checkpoint_payload` to ``path`` (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "variant": features.variant, "arch": model.arch,
-               "features": features.to_dict(),
-               "classes": list(classes), "sample_rate": features.sample_rate,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
-    write_payload(path, payload)
+    write_payload(path, checkpoint_payload(model, features, classes, **extra))
+
+
+def checkpoint_bytes(model: nn.Module, features: FeatureConfig, classes: Sequence[str], **extra) -> bytes:
+    """The bytes of the checkpoint :func:`save_checkpoint` would write (for a download)."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(model, features, classes, **extra), buffer)
+    return buffer.getvalue()
 
 
 def write_payload(path: str | Path, payload: dict) -> None:
@@ -118,20 +129,25 @@ def write_payload(path: str | Path, payload: dict) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: str | Path, expect_variant: str | None = None) -> dict:
-    """Read a checkpoint safely (``weights_only=True``) and check it; raises CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
+def load_checkpoint(source: str | Path | bytes, expect_variant: str | None = None, name: str | None = None) -> dict:
+    """Read a checkpoint file, or the bytes of an uploaded one (``name`` names it in messages), safely
+    (``weights_only=True``) and check it; raises CheckpointError."""
+    if isinstance(source, bytes):
+        name, readable = name or "the uploaded file", io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(f"No checkpoint at {path}.")
+        name, readable = name or path.name, path
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(readable, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(error).__name__}); "
-                              "it may be corrupt or truncated. Re-train or restore it.") from None
+        raise CheckpointError(f"{name} is not a readable checkpoint ({type(error).__name__}); "
+                              "it may be corrupt, truncated or another kind of file.") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path.name} is not a Speech Commands Lab checkpoint.")
+        raise CheckpointError(f"{name} is not a Speech Commands Lab checkpoint.")
     if expect_variant is not None and payload["variant"] != expect_variant:
-        raise CheckpointError(f"{path.name} holds the {payload['variant']!r} variant, "
+        raise CheckpointError(f"{name} holds the {payload['variant']!r} variant, "
                               f"not {expect_variant!r}.")
     return payload
 

@@ -6,10 +6,12 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from speech.audio import SAMPLE_RATE
-from speech.explore import bin_frequencies, frame_times, mel_centres, overview_spectrogram
+from speech.embedding import EmbeddingMap
+from speech.explore import bin_frequencies, frame_times, mel_centres, overview_spectrogram, spectrogram
 from speech.features import FeatureConfig
 from speech.spot import Detection, SpotConfig, is_word, row_times, smoothed, words_that_matter
 
@@ -321,3 +323,56 @@ def threshold_sweep_figure(rows: Sequence[dict], current: float,
     fig.update_yaxes(title="words detected", range=[0, 1.05], tickformat=".0%")
     fig.update_layout(showlegend=False)
     return _layout(fig, title, 340)
+
+
+def take_figure(wave: torch.Tensor, title: str) -> go.Figure:
+    """A take float32 ``[16000]`` at 16 kHz, small: its waveform over its spectrogram (dB), on one time axis."""
+    config = FeatureConfig(variant="baseline")
+    power = spectrogram(wave, config)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.35, 0.65])
+    fig.add_trace(go.Scattergl(x=np.arange(wave.numel()) / SAMPLE_RATE, y=wave.numpy(), mode="lines",
+                               line=dict(width=1), showlegend=False, name="amplitude"), 1, 1)
+    fig.add_trace(go.Heatmap(z=scale_values(power, "dB"), x=frame_times(power.shape[1], config).numpy(),
+                             y=bin_frequencies(config).numpy(), colorscale="Viridis", showscale=False,
+                             name="spectrogram"), 2, 1)
+    fig.update_yaxes(title="amplitude", row=1, col=1)
+    fig.update_yaxes(title="Hz", row=2, col=1)
+    fig.update_xaxes(title="time (s)", row=2, col=1)
+    fig.update_layout(title=title, height=280, margin=dict(l=60, r=10, t=40, b=40), template="plotly_white")
+    return fig
+
+
+BACKGROUND_POINT = "#b8bec6"
+
+
+def embedding_figure(points: EmbeddingMap, title: str = "Embedding map") -> go.Figure:
+    """A scatter of an :class:`~speech.embedding.EmbeddingMap`: the highlighted words in colour with a legend,
+    every other word as grey points labelled at their centre (so 30 words stay readable); hover names each point.
+    With nothing highlighted every word gets its own colour."""
+    coordinates = points.coordinates.numpy()
+    words = np.array(points.words)
+    names = np.array(points.names)
+    palette = qualitative.Dark24 + qualitative.Light24
+    coloured = points.highlighted or sorted(set(points.words))
+    fig = go.Figure()
+    background = [w for w in dict.fromkeys(points.words) if w not in coloured]
+    for word in background:
+        at = words == word
+        fig.add_trace(go.Scatter(x=coordinates[at, 0], y=coordinates[at, 1], mode="markers", name=word,
+                                 marker=dict(size=7, color=BACKGROUND_POINT), showlegend=False,
+                                 customdata=names[at], hovertemplate=f"{word}<br>%{{customdata}}<extra></extra>"))
+    for i, word in enumerate(coloured):
+        at = words == word
+        fig.add_trace(go.Scatter(x=coordinates[at, 0], y=coordinates[at, 1], mode="markers", name=word,
+                                 marker=dict(size=13 if points.highlighted else 8, color=palette[i % len(palette)],
+                                             symbol="star" if points.highlighted else "circle",
+                                             line=dict(width=1, color="white")),
+                                 customdata=names[at], hovertemplate=f"{word}<br>%{{customdata}}<extra></extra>"))
+    for word in dict.fromkeys(points.words):  # each word's name at the centre of its points
+        centre = coordinates[words == word].mean(0)
+        fig.add_annotation(x=centre[0], y=centre[1], text=word, showarrow=False, yshift=12,
+                           font=dict(size=13 if word in points.highlighted else 10,
+                                     color="black" if word in points.highlighted else "#4a5059"))
+    fig.update_xaxes(title="first principal direction (arbitrary units)", zeroline=False)
+    fig.update_yaxes(title="second principal direction", zeroline=False)
+    return _layout(fig, f"{title} ({points.variance_kept:.0%} of the spread between words shown)", 560)

@@ -61,9 +61,11 @@ class Predictor:
         self.card = card or {}
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, expect_variant: str | None = None) -> "Predictor":
-        """Raises CheckpointError for a missing, corrupt or mismatched file."""
-        payload = load_checkpoint(path, expect_variant)
+    def from_checkpoint(cls, source: str | Path | bytes, expect_variant: str | None = None,
+                        name: str | None = None) -> "Predictor":
+        """From a checkpoint file or an uploaded one's bytes (``name`` for messages), loaded with
+        ``weights_only=True``. Raises CheckpointError for a missing, corrupt, foreign or mismatched file."""
+        payload = load_checkpoint(source, expect_variant, name)
         model, features = model_from_checkpoint(payload)
         return cls(model, features, payload["classes"], payload.get("card"))
 

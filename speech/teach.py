@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import random
 import sys
 from dataclasses import dataclass, field
@@ -35,9 +36,11 @@ from speech.audio import AudioError, load_audio, model_window
 from speech.augment import AugmentConfig, augment
 from speech.catalog import AUDIO_SUFFIXES, CREDIT, best_checkpoint, checkpoint_files, example_files
 from speech.data import read_clip
-from speech.model import CheckpointError, save_checkpoint
+from speech.embedding import EmbeddingMap, embed, embedding_map
+from speech.model import CheckpointError, checkpoint_bytes, save_checkpoint
 from speech.predict import Predictor
 
+MAX_WORDS, MIN_TAKES, MAX_TAKES = 10, 3, 10  # the page's limits
 AUGMENTED_COPIES = 16      # augmented versions of each take
 FIT_STEPS = 300
 SIMILAR_WORDS = 0.85       # cosine similarity of two word prototypes above which they are easily confused
@@ -58,20 +61,7 @@ class Taught:
     leave_one_out: float                       # share of takes recognised from the others (35-way)
     warnings: list[str] = field(default_factory=list)
     take_predictions: dict = field(default_factory=dict)  # word -> what each take was taken for, left out
-
-
-@torch.inference_mode()
-def embed(predictor: Predictor, waves: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """The base model's embedding float32 ``[n, d]`` of float32 ``waves [n, 16000]``: the input of its last
-    linear layer (eval mode)."""
-    model, captured = predictor.model.eval(), []
-    hook = model.classifier[-1].register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
-    try:
-        for start in range(0, len(waves), batch_size):
-            model(predictor.featurizer(waves[start:start + batch_size]))
-    finally:
-        hook.remove()
-    return torch.cat(captured) if captured else torch.zeros(0, model.classifier[-1].in_features)
+    map: Optional[EmbeddingMap] = None         # the takes among the base words' bundled examples
 
 
 def augmented(takes: torch.Tensor, copies: int, seed: int) -> torch.Tensor:
@@ -108,13 +98,24 @@ def fit_new_rows(weight: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor, b
     return rows.detach(), biases.detach()
 
 
-def base_examples(predictor: Predictor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled examples of the base's words: (float32 ``[n, 16000]``, class indices ``[n]``)."""
-    pairs = [(read_clip(path), predictor.classes.index(word)) for word, voices in example_files().items()
+@dataclass
+class Examples:
+    """The bundled examples of a base's words: float32 ``waves [n, 16000]``, class indices ``labels [n]``, and
+    each one's file name."""
+
+    waves: torch.Tensor
+    labels: torch.Tensor
+    names: list[str]
+
+
+def base_examples(predictor: Predictor) -> Examples:
+    """The bundled examples of the base's words (none when there are no bundled examples)."""
+    files = [(path, predictor.classes.index(word)) for word, voices in example_files().items()
              if word in predictor.classes for path in voices.values()]
-    if not pairs:
-        return torch.zeros(0, 16000), torch.zeros(0, dtype=torch.long)
-    return torch.stack([w for w, _ in pairs]), torch.tensor([c for _, c in pairs])
+    if not files:
+        return Examples(torch.zeros(0, 16000), torch.zeros(0, dtype=torch.long), [])
+    return Examples(torch.stack([read_clip(path) for path, _ in files]), torch.tensor([c for _, c in files]),
+                    [f"{path.parent.name}/{path.name}" for path, _ in files])
 
 
 def take_embeddings(predictor: Predictor, takes: dict[str, torch.Tensor], seed: int,
@@ -135,20 +136,19 @@ def stacked(embedded: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
 
 
 def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int,
-             negatives: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+             negatives: Optional[Examples]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows ``[new, d]`` and biases ``[new]`` for the words of ``embedded`` (from :func:`take_embeddings`):
-    imprinted, then, given the base words' ``negatives`` (waves, labels: :func:`base_examples`), trained against
-    them; ``negatives=None`` stops after imprinting."""
+    imprinted, then, given the base words' ``negatives`` (:func:`base_examples`), trained against them;
+    ``negatives=None`` stops after imprinting."""
     last = predictor.model.classifier[-1]
     weight, bias = last.weight.detach(), last.bias.detach()
     embeddings, labels = stacked(embedded)
     rows, biases = imprint(embeddings, labels, len(embedded), weight, bias)
     if negatives is None:
         return rows, biases
-    negative_waves, negative_labels = negatives
     copies = 4
-    negative_embeddings = embed(predictor, augmented(negative_waves, copies, seed))
-    targets = torch.cat([labels + weight.shape[0], negative_labels.repeat(copies)[:len(negative_embeddings)]])
+    negative_embeddings = embed(predictor, augmented(negatives.waves, copies, seed))
+    targets = torch.cat([labels + weight.shape[0], negatives.labels.repeat(copies)[:len(negative_embeddings)]])
     return fit_new_rows(weight, bias, rows, biases, torch.cat([embeddings, negative_embeddings]), targets)
 
 
@@ -191,17 +191,14 @@ def check_takes(predictor: Predictor, embedded: dict[str, torch.Tensor]) -> tupl
     return (right / total if total else float("nan")), predicted, warnings
 
 
-def similarity_warnings(predictor: Predictor, embedded: dict[str, torch.Tensor],
-                        examples: tuple[torch.Tensor, torch.Tensor], threshold: float = SIMILAR_WORDS) -> list[str]:
+def similarity_warnings(predictor: Predictor, embedded: dict[str, torch.Tensor], example_embeddings: torch.Tensor,
+                        example_labels: torch.Tensor, threshold: float = SIMILAR_WORDS) -> list[str]:
     """Words whose prototypes are closer than ``threshold`` (cosine) to another new word or to a base word's
-    bundled ``examples`` (waves, labels: :func:`base_examples`): they will be confused."""
+    bundled examples (their embeddings ``[n, d]`` and class indices ``[n]``): they will be confused."""
     prototypes = {w: F.normalize(F.normalize(e[:, 0], dim=1).mean(0), dim=0) for w, e in embedded.items()}
-    waves, labels = examples
-    base = {}
-    if len(waves):
-        embeddings = F.normalize(embed(predictor, waves), dim=1)
-        base = {predictor.classes[int(c)]: F.normalize(embeddings[labels == c].mean(0), dim=0)
-                for c in labels.unique()}
+    normalised = F.normalize(example_embeddings, dim=1)
+    base = {predictor.classes[int(c)]: F.normalize(normalised[example_labels == c].mean(0), dim=0)
+            for c in example_labels.unique()}
     warnings, names = [], list(prototypes)
     for i, word in enumerate(names):
         for other in names[i + 1:]:
@@ -218,18 +215,23 @@ def similarity_warnings(predictor: Predictor, embedded: dict[str, torch.Tensor],
     return warnings
 
 
+def check_word_name(word: str, classes: Sequence[str]) -> None:
+    """Raise TeachError when ``word`` cannot name a new class of a model with ``classes``."""
+    if not word.strip() or word.startswith("_") or word != word.strip():
+        raise TeachError(f"'{word}' cannot be a word name (empty, spaces around it, or starting with '_').")
+    if word in classes:
+        raise TeachError(f"'{word}' is already one of the model's words; pick another name.")
+
+
 def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_new: bool = False) -> Taught:
     """The custom model for ``takes`` (word -> float32 ``[k, 16000]``, at least one take each) on ``base``.
     Raises TeachError for a word that is already a class or has no takes."""
-    for word, waves in takes.items():
-        if word in base.classes:
-            raise TeachError(f"'{word}' is already one of the model's words; pick another name.")
-        if not word.strip() or word.startswith("_"):
-            raise TeachError(f"'{word}' cannot be a word name (empty, or starting with '_').")
-        if len(waves) == 0:
-            raise TeachError(f"'{word}' has no takes.")
     if not takes:
         raise TeachError("No words to teach.")
+    for word, waves in takes.items():
+        check_word_name(word, base.classes)
+        if len(waves) == 0:
+            raise TeachError(f"'{word}' has no takes.")
     torch.manual_seed(seed)
     embedded, examples = take_embeddings(base, takes, seed), base_examples(base)
     rows, biases = new_head(base, embedded, seed, examples)
@@ -242,8 +244,14 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
                               # the base's figure: the custom model itself was not validated
                               "base_validation_macro_accuracy": base.card.get("validation", {}).get("macro_accuracy")},
                    "credit": CREDIT}
-    warnings += similarity_warnings(base, embedded, examples)
-    return Taught(custom, list(takes), leave_one_out, warnings, predicted)
+    example_embeddings = embed(base, examples.waves)
+    warnings += similarity_warnings(base, embedded, example_embeddings, examples.labels)
+    take_points = {w: e[:, 0] for w, e in embedded.items()}  # the takes themselves, not their augmented copies
+    the_map = embedding_map(
+        torch.cat([example_embeddings, *take_points.values()]),
+        [base.classes[int(c)] for c in examples.labels] + [w for w, e in take_points.items() for _ in e],
+        examples.names + [f"take {i + 1}" for e in take_points.values() for i in range(len(e))], list(takes))
+    return Taught(custom, list(takes), leave_one_out, warnings, predicted, the_map)
 
 
 def save(taught: Taught, path: str | Path) -> Path:
@@ -251,6 +259,72 @@ def save(taught: Taught, path: str | Path) -> Path:
     predictor = taught.predictor
     save_checkpoint(path, predictor.model, predictor.features, predictor.classes, card=predictor.card)
     return Path(path)
+
+
+def as_bytes(predictor: Predictor) -> bytes:
+    """The checkpoint of a (custom) model as bytes: what :func:`save` writes, for the page's download."""
+    return checkpoint_bytes(predictor.model, predictor.features, predictor.classes, card=predictor.card)
+
+
+@dataclass
+class Take:
+    """One take: where it came from, a digest of its bytes (so one upload is not added twice) and the 1 s the
+    model hears, float32 ``[16000]`` at 16 kHz."""
+
+    name: str
+    digest: str
+    wave: torch.Tensor
+
+
+class TakeBook:
+    """The words and takes a user collects on the page before building, with the page's limits
+    (:data:`MAX_WORDS` words, :data:`MAX_TAKES` takes each, at least :data:`MIN_TAKES` to build)."""
+
+    def __init__(self):
+        self.takes: dict[str, list[Take]] = {}
+        self.seen: dict[str, set[str]] = {}  # digests added (or removed since) per word: an upload stays in its
+        #                                        widget, and must not come back after the user removed its take
+
+    def add_word(self, word: str, classes: Sequence[str]) -> None:
+        """Raise TeachError for a bad name, a word already added, or one word too many."""
+        word_name = word.strip()
+        check_word_name(word_name, classes)
+        if word_name in self.takes:
+            raise TeachError(f"'{word_name}' is already on the list.")
+        if len(self.takes) >= MAX_WORDS:
+            raise TeachError(f"At most {MAX_WORDS} words; remove one first.")
+        self.takes[word_name], self.seen[word_name] = [], set()
+
+    def remove_word(self, word: str) -> None:
+        self.takes.pop(word, None)
+        self.seen.pop(word, None)
+
+    def add_take(self, word: str, data: bytes, name: str) -> bool:
+        """Decode ``data`` as a take of ``word`` (its loudest second). False when these bytes were added to
+        the word before; raises TeachError when the word is full and AudioError when the audio is bad."""
+        digest = hashlib.sha1(data).hexdigest()
+        if digest in self.seen[word]:
+            return False
+        if len(self.takes[word]) >= MAX_TAKES:
+            raise TeachError(f"'{word}' has {MAX_TAKES} takes already; remove one to add another.")
+        wave = model_window(load_audio(data, name=name).waveform)[0]
+        self.seen[word].add(digest)
+        self.takes[word].append(Take(name, digest, wave))
+        return True
+
+    def remove_take(self, word: str, index: int) -> None:
+        del self.takes[word][index]
+
+    def problems(self) -> list[str]:
+        """What stops a build: no words, or a word with fewer than :data:`MIN_TAKES` takes."""
+        if not self.takes:
+            return ["Add a word first."]
+        return [f"'{w}' needs at least {MIN_TAKES} takes ({len(t)} so far)."
+                for w, t in self.takes.items() if len(t) < MIN_TAKES]
+
+    def waves(self) -> dict[str, torch.Tensor]:
+        """word -> float32 ``[k, 16000]``: what :func:`teach` takes."""
+        return {w: torch.stack([t.wave for t in takes]) for w, takes in self.takes.items()}
 
 
 def read_takes(folder: str | Path, shots: Optional[int] = None, seed: int = 0) -> torch.Tensor:

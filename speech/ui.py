@@ -11,14 +11,16 @@ import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT, spot
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
-from speech.catalog import checkpoint_files, checkpoints_dir, example_files, recording_files
+from speech.catalog import CLASSES, SILENCE, checkpoint_files, checkpoints_dir, example_files, recording_files
 from speech.data import load_waveforms
 from speech.evaluate import Report, evaluate_waves
 from speech.features import VARIANTS
 from speech.model import CheckpointError
-from speech.predict import Predictor
+from speech.plots import model_input_figure, probability_figure
+from speech.predict import LOW_CONFIDENCE, Prediction, Predictor
 from speech.recordings import Spoken, read_truth
 from speech.results import Progress, Source, evaluation_source
+from speech.spot import closest_word
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
 UPLOAD_HELP = "WAV, FLAC, OGG or MP3 — any sample rate, mono or stereo, up to 10 minutes"
@@ -59,6 +61,57 @@ def load_predictor(name: str, path: Path) -> Optional[Predictor]:
     except CheckpointError as error:
         st.error(f"Checkpoint **{name}** cannot be used: {error}")
         return None
+
+
+@st.cache_resource(show_spinner="Loading your model…", max_entries=4)
+def uploaded_predictor(digest: str, name: str, _data: bytes) -> Predictor:
+    """An uploaded checkpoint, cached by the digest of its bytes (raises CheckpointError)."""
+    return Predictor.from_checkpoint(_data, name=name)
+
+
+def checkpoint_upload(label: str, key: str) -> Optional[tuple[str, Predictor]]:
+    """An uploader for a checkpoint; (file name, predictor), or None when there is none or, after an error shown,
+    when the file cannot be used."""
+    upload = st.file_uploader(label, key=key, help="A .pt checkpoint from this lab: trained with speech.train or "
+                              "built on the 'Your own words' page. It is read with weights_only=True, so a file "
+                              "cannot run code.")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    try:
+        return upload.name, uploaded_predictor(hashlib.sha1(data).hexdigest(), upload.name, data)
+    except CheckpointError as error:
+        st.error(f"**{upload.name}** cannot be used: {error}")
+        return None
+
+
+def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, Predictor],
+                     gate: Optional[Prediction] = None) -> None:
+    """Each model's answer (the Live page's display): its word and confidence, then its top 5 and the input it
+    heard. ``gate``: the spotting model's prediction when it rejected the clip; the answers of models that know
+    no word beyond the spotting model's are then greyed out as closest guesses (a model taught new words is not:
+    to the spotting model, its new words are unknown speech)."""
+    greyed = {name for name in predictions
+              if gate is not None and set(predictors[name].classes) <= set(gate.classes) | set(CLASSES)}
+    if greyed:
+        heard = "silence or noise" if gate.word == SILENCE else "speech that is not one of the 30 words"
+        st.info(f"**No command word heard**: the spotting model hears {heard} ({gate.confidence:.0%}). "
+                "The closest guesses are greyed out below.")
+    for column, (name, prediction) in zip(st.columns(len(predictions)), predictions.items()):
+        if name in greyed:
+            word, probability = closest_word(prediction)
+            column.metric(f"Prediction ({name})", "no command word", help="The spotting model rejected this clip.")
+            column.markdown(f":gray[closest guess: {word} ({probability:.0%})]")
+            continue
+        column.metric(f"Prediction ({name})", prediction.word, delta=f"{prediction.confidence:.0%} confident",
+                      delta_color="off", delta_arrow="off", help="The word with the highest probability.")
+        if prediction.confidence < LOW_CONFIDENCE:
+            column.warning(f"Not sure ({prediction.confidence:.0%}): is it one of the model's words?")
+    for name, prediction in predictions.items():
+        bars, image = st.columns([2, 3])
+        bars.plotly_chart(probability_figure(prediction.top(5), f"{name}: top 5"), key=f"probabilities-{name}")
+        image.plotly_chart(model_input_figure(prediction.feature_image(), predictors[name].features,
+                                              f"What {name} hears"), key=f"input-{name}")
 
 
 def folder_input(label: str, default: str, key: str) -> Optional[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 SR = 16_000
 # Words of the tiny trees and the tone that stands in for each (distinct, so a CNN can learn them quickly).
@@ -17,6 +18,17 @@ def tone(freq: float, seconds: float = 1.0, rate: int = SR, amplitude: float = 0
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * math.pi * freq * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def chirp(start_hz: float, end_hz: float, seed: int) -> torch.Tensor:
+    """A 0.5 s sweep in a 1 s clip with a little noise and a random offset: one 'take' of a made-up word."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(8000) / 16000
+    sweep = 0.4 * np.sin(2 * np.pi * (start_hz * t + (end_hz - start_hz) * t ** 2))
+    clip = np.zeros(16000)
+    offset = rng.integers(1000, 7000)
+    clip[offset:offset + 8000] = sweep * np.hanning(8000)
+    return torch.tensor(clip + 0.005 * rng.standard_normal(16000), dtype=torch.float32)
 
 
 def write_tree(root: Path, speakers: int = 8, per_speaker: int = 2, suffix: str = ".wav",

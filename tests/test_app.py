@@ -6,17 +6,22 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from streamlit.testing.v1 import AppTest
 
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
+from speech.catalog import CLASSES
+from speech.predict import Predictor
 from speech.results import SHARED_REAL
+from speech.teach import as_bytes, teach
 from speech.ui import available_checkpoints
-from tests.conftest import tone
+from tests.conftest import chirp, tone
 
 PAGES = ["app.py", "app_pages/home.py", "app_pages/1_Waveform.py", "app_pages/2_Fourier_transform.py",
          "app_pages/3_Spectrogram.py", "app_pages/4_Mel_filter_bank.py", "app_pages/5_Dataset.py",
-         "app_pages/6_Results.py", "app_pages/7_Live_prediction.py", "app_pages/8_Word_spotting.py"]
+         "app_pages/6_Results.py", "app_pages/7_Live_prediction.py", "app_pages/8_Word_spotting.py",
+         "app_pages/9_Your_own_words.py"]
 TIMEOUT = 120
 needs_checkpoints = pytest.mark.skipif(not (SHIPPED_CHECKPOINTS / "mel.pt").is_file(), reason="no shipped checkpoints")
 
@@ -295,3 +300,50 @@ def test_live_page_rejects_noise_and_keeps_a_word():
                                                 .read_bytes(), "audio/flac")
     app.run()
     assert not app.info and metric(app, "Prediction") == "yes"
+
+
+def take_wav(start_hz: float, end_hz: float, seed: int) -> bytes:
+    return wav_bytes(chirp(start_hz, end_hz, seed).numpy())
+
+
+@needs_checkpoints
+def test_own_words_page_builds_from_uploads_predicts_and_offers_downloads():
+    app = run("app_pages/9_Your_own_words.py")
+    assert not app.exception and app.info
+    app.text_input(key="teach-new-word").input("yes")
+    app.button(key="teach-add-word").click().run()
+    assert "already one of the model's words" in app.error[0].value
+    app.text_input(key="teach-new-word").input("whoop")
+    app.button(key="teach-add-word").click().run()
+    uploads = [(f"take{i}.wav", take_wav(300.0, 2500.0, i), "audio/wav") for i in range(3)]
+    app.file_uploader(key="teach-upload-whoop").set_value(uploads[:2]).run()
+    assert not app.exception and app.button(key="teach-build").disabled
+    assert any("needs at least 3 takes (2 so far)" in c.value for c in app.caption)
+    app.file_uploader(key="teach-upload-whoop").set_value([*uploads, ("junk.wav", b"x" * 500, "audio/wav")]).run()
+    assert any("junk.wav" in e.value for e in app.error)  # a bad take is named; the good ones are kept
+    assert app.radio(key="teach-word").options == ["whoop (3)"] and not app.button(key="teach-build").disabled
+    app.button(key="teach-build").click().run()
+    assert not app.exception
+    assert metric(app, "Words the model knows") == str(len(CLASSES) + 1)  # the base is a 30-word model
+    assert app.get("plotly_chart")  # the takes and the embedding map
+    app.file_uploader(key="teach-test-upload").upload("test.wav", take_wav(300.0, 2500.0, 50), "audio/wav")
+    app.run()
+    assert not app.exception and metric(app, "Prediction") == "whoop"
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Download the checkpoint (.pt)", "Download for onnxruntime (.onnx)"]
+
+
+@needs_checkpoints
+def test_an_uploaded_checkpoint_is_used_on_the_live_page_and_a_wrong_one_explained():
+    base = Predictor.from_checkpoint(SHIPPED_CHECKPOINTS / "tcresnet.pt")
+    custom = teach(base, {"whoop": torch.stack([chirp(300.0, 2500.0, i) for i in range(3)])}).predictor
+    app = run("app_pages/7_Live_prediction.py")
+    app.file_uploader(key="live-checkpoint").upload("mine.pt", as_bytes(custom), "application/octet-stream")
+    app.file_uploader(key="live-upload").upload("whoop.wav", take_wav(300.0, 2500.0, 9), "audio/wav")
+    app.run()
+    assert not app.exception
+    assert metric(app, "Prediction (mine.pt)") == "whoop"
+    app.file_uploader(key="live-checkpoint").upload("notes.pt", b"not a checkpoint" * 20, "application/octet-stream")
+    app.run()
+    assert not app.exception and any("notes.pt" in e.value and "not a readable checkpoint" in e.value
+                                     for e in app.error)

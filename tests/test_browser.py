@@ -16,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -23,6 +24,7 @@ from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
 from speech.catalog import best_checkpoint, checkpoint_files
 from speech.predict import Predictor
+from speech.results import SHARED_REAL
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -308,3 +310,53 @@ def test_word_spotting_from_the_microphone(playwright, server, tmp_path):
         instance.close()
     expected = vocabulary_words(recording)
     assert sum(w in found for w in expected) >= 0.5 * len(expected), found  # the file itself: 5 of 8
+
+
+NEW_WORD = SHARED_REAL / "follow"  # a reserved word: no shipped model was trained on it
+needs_new_word = pytest.mark.skipif(not NEW_WORD.is_dir(), reason="no shared folder with the reserved words")
+
+
+def record(tab, seconds: float, nth: int = 0) -> None:
+    """Press the ``nth`` microphone widget's Record button, let the fake microphone speak, stop."""
+    button = tab.get_by_role("button", name="Record", exact=True).nth(nth)
+    button.wait_for(timeout=60_000)
+    button.click()
+    tab.wait_for_timeout(seconds * 1000)
+    tab.get_by_role("button", name="Stop recording").first.click()
+    settle(tab)
+
+
+@needs_checkpoints
+@needs_new_word
+def test_own_word_taught_through_the_microphone(playwright, server, tmp_path):
+    """Chromium's fake microphone says a real 'follow' (a reserved word) with a pause after it; three recordings
+    become the takes, the model is built, and a fourth recording is recognised as the new word."""
+    clip = sorted(NEW_WORD.glob("*.flac"))[0]
+    data, rate = sf.read(clip, dtype="int16")
+    spoken = tmp_path / "follow.wav"
+    sf.write(spoken, np.concatenate([data, np.zeros(rate // 2, dtype=np.int16)]), rate, subtype="PCM_16")
+    instance = launch(playwright, spoken)
+    try:
+        context = instance.new_context(viewport={"width": 1400, "height": 3800}, permissions=["microphone"])
+        tab = context.new_page()
+        tab.goto(f"{server}/Your_own_words")
+        settle(tab)
+        tab.get_by_label("New word").fill("follow")
+        tab.get_by_role("button", name="Add word").click()
+        settle(tab)
+        for take in range(3):
+            record(tab, 1.6 + 0.3 * take)  # the fake microphone starts its file anew each time: equal lengths would
+            #                                give equal recordings, which the page keeps once
+            tab.get_by_text(f"{take + 1} of 3–10 takes").first.wait_for(timeout=30_000)
+        no_exception(tab)
+        shoot(tab, "own_words_takes")
+        tab.get_by_role("button", name="Build my model").click()
+        tab.get_by_text("Takes recognised from the others").first.wait_for(timeout=60_000)
+        settle(tab)
+        tab.get_by_role("tab", name="Microphone").nth(1).click()
+        record(tab, 1.8, nth=1)
+        assert_prediction(tab, "follow", "own_words_built")
+        assert tab.get_by_role("button", name="Download for onnxruntime (.onnx)").is_visible()
+        context.close()
+    finally:
+        instance.close()

@@ -1,27 +1,20 @@
 """Teaching new words: a custom model from takes the test makes, the 30 words kept, bad input, round trip."""
-import numpy as np
+import io
+
 import pytest
 import soundfile as sf
 import torch
 
 from speech import EXAMPLES_DIR, SHIPPED_CHECKPOINTS
+from speech.audio import AudioError
 from speech.data import read_clip
+from speech.model import CheckpointError
 from speech.predict import Predictor
-from speech.teach import TeachError, main, save, teach
+from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, main, save, teach
+from tests.conftest import chirp
 
 BASE = SHIPPED_CHECKPOINTS / "tcresnet.pt"
 pytestmark = pytest.mark.skipif(not BASE.is_file(), reason="no shipped tcresnet")
-
-
-def chirp(start_hz: float, end_hz: float, seed: int) -> torch.Tensor:
-    """A 0.5 s sweep in a 1 s clip with a little noise and a random offset: one 'take' of a made-up word."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(8000) / 16000
-    sweep = 0.4 * np.sin(2 * np.pi * (start_hz * t + (end_hz - start_hz) * t ** 2))
-    clip = np.zeros(16000)
-    offset = rng.integers(1000, 7000)
-    clip[offset:offset + 8000] = sweep * np.hanning(8000)
-    return torch.tensor(clip + 0.005 * rng.standard_normal(16000), dtype=torch.float32)
 
 
 WORDS = {"whoop": (300.0, 2500.0), "drop": (2500.0, 300.0)}
@@ -79,3 +72,55 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys):
         assert capsys.readouterr().err.startswith("error: ")
     assert main(["--word", f"whoop={good}", "--shots", "2", "--only-new", "--out", str(tmp_path / "out.pt")]) == 0
     assert Predictor.from_checkpoint(tmp_path / "out.pt").classes == ["whoop"]
+
+
+def wav(wave: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, wave.numpy(), 16000, format="WAV")
+    return buffer.getvalue()
+
+
+def test_take_book_keeps_each_upload_once_and_enforces_the_limits():
+    book = TakeBook()
+    with pytest.raises(TeachError, match="already one of"):
+        book.add_word("yes", ["yes", "no"])
+    book.add_word(" whoop ", ["yes", "no"])  # stray spaces are trimmed
+    with pytest.raises(TeachError, match="already on the list"):
+        book.add_word("whoop", ["yes"])
+    data = [wav(w) for w in takes(range(MAX_TAKES + 1))["whoop"]]
+    assert book.add_take("whoop", data[0], "a.wav") and not book.add_take("whoop", data[0], "a.wav")
+    assert book.problems() == [f"'whoop' needs at least {MIN_TAKES} takes (1 so far)."]
+    with pytest.raises(AudioError):
+        book.add_take("whoop", b"not audio" * 50, "junk.wav")
+    book.remove_take("whoop", 0)
+    assert not book.add_take("whoop", data[0], "a.wav")  # still in its upload widget: it must not come back
+    for i, d in enumerate(data[1:MAX_TAKES + 1]):
+        book.add_take("whoop", d, f"{i}.wav")
+    assert len(book.takes["whoop"]) == MAX_TAKES and book.problems() == []
+    with pytest.raises(TeachError, match="remove one"):
+        book.add_take("whoop", wav(chirp(100.0, 200.0, 99)), "extra.wav")
+    assert book.waves()["whoop"].shape == (MAX_TAKES, 16000)
+    for i in range(MAX_WORDS - 1):
+        book.add_word(f"w{i}", [])
+    with pytest.raises(TeachError, match=f"At most {MAX_WORDS}"):
+        book.add_word("one_more", [])
+
+
+def test_checkpoint_bytes_load_like_the_file_and_a_foreign_upload_is_refused(taught, tmp_path):
+    loaded = Predictor.from_checkpoint(as_bytes(taught.predictor), name="mine.pt")
+    assert loaded.classes == taught.predictor.classes
+    clip = takes([8])["drop"][0]
+    assert torch.allclose(loaded.predict(clip).probabilities, taught.predictor.predict(clip).probabilities, atol=1e-6)
+    for data in (b"junk" * 100, as_bytes(taught.predictor)[:5000]):
+        with pytest.raises(CheckpointError, match="mine.pt is not a readable checkpoint"):
+            Predictor.from_checkpoint(data, name="mine.pt")
+    buffer = io.BytesIO()
+    torch.save({"weights": torch.zeros(3)}, buffer)
+    with pytest.raises(CheckpointError, match="not a Speech Commands Lab checkpoint"):
+        Predictor.from_checkpoint(buffer.getvalue(), name="other.pt")
+
+
+def test_the_map_places_the_takes_among_the_bundled_examples(taught):
+    points = taught.map
+    assert points.coordinates.shape == (len(points.words), 2) and points.highlighted == list(WORDS)
+    assert points.words.count("whoop") == 5 and "yes" in points.words and 0 < points.variance_kept <= 1
