@@ -2,8 +2,9 @@ import streamlit as st
 
 from speech.explore import WINDOW_SIZES, bin_frequencies, fft_size, frame_times, resolution, spectrogram
 from speech.features import WINDOWS, FeatureConfig
+from speech.hear import MAX_SECONDS, audible_part, reconstruct
 from speech.plots import SCALES, spectrogram_figure
-from speech.ui import clip_picker
+from speech.ui import clip_picker, play_reconstruction
 
 st.title("Spectrogram")
 st.markdown(
@@ -42,6 +43,16 @@ def explorer(wave, window: str, scale: str, log_frequency: bool):
     st.plotly_chart(spectrogram_figure(power, frame_times(power.shape[1], config), bin_frequencies(config), scale,
                                        log_frequency, f"Window {win_length} samples, hop {hop_length}, "
                                                       f"n_fft {config.n_fft}"), key="spectrogram")
+    st.markdown("**Hear it.** The power spectrogram above has lost the phase; the complex STFT keeps it. Turn both "
+                "back into sound with these settings and listen to what each keeps.")
+    iterations = st.slider("Griffin-Lim iterations (guessing the lost phase)", 1, 200, 32, key="gl-iterations")
+    audible = audible_part(wave)
+    power_column, complex_column = st.columns(2)
+    play_reconstruction(reconstruct(audible, config, iterations), power_column)
+    play_reconstruction(reconstruct(audible, FeatureConfig(**{**config.to_dict(), "variant": "complex"})),
+                        complex_column)
+    if wave.numel() > audible.numel():
+        st.caption(f"Only the first {MAX_SECONDS:.0f} s are turned back into sound.")
 
 
 if clip is not None:
@@ -60,6 +71,7 @@ if clip is not None:
         column.plotly_chart(spectrogram_figure(
             side_power, frame_times(side_power.shape[1], side), bin_frequencies(side), scale, log_frequency,
             f"{size} samples: {numbers.window_ms:.0f} ms, {numbers.frequency_hz:.1f} Hz"), key=f"side-{size}")
+        play_reconstruction(reconstruct(audible_part(wave), side), column, f"{size} samples, as sound: ")
     st.markdown(
         "Left: sharp onsets, blurred pitch. Right: crisp harmonics (horizontal lines of a voiced vowel), but every "
         "event is stretched over 128 ms. The product of time and frequency resolution cannot shrink below a limit — "

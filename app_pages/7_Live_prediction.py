@@ -10,6 +10,7 @@ from speech.ui import (
     load_predictor,
     require_checkpoints,
     show_predictions,
+    show_what_models_hear,
     upload_input,
     warn_about,
 )
@@ -75,3 +76,9 @@ elif clip.seconds < 1:
     st.caption(f"Shorter than 1 s: padded with {1 - clip.seconds:.2f} s of silence, like the training clips.")
 
 show_predictions(predictions, predictors, gate_prediction if no_word else None)
+st.subheader("Hear what the models hear, see where they look")
+st.caption("Each model's input turned back into sound (the book's point: only the complex input keeps everything), "
+           "and saliency over that input for the predicted word: red is where covering the input lowers the word's "
+           "probability most (occlusion, a 10 × 10 grid of patches), or where the input pushes towards the word "
+           "(gradient × input).")
+show_what_models_hear(predictions, predictors)

@@ -5,6 +5,7 @@ Inputs are float32 waveforms ``[time]`` at ``sample_rate`` Hz; outputs say their
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -100,9 +101,12 @@ def frame_times(n_frames: int, config: FeatureConfig) -> torch.Tensor:
 
 
 def filter_bank(config: FeatureConfig) -> torch.Tensor:
-    """Mel filter bank ``[n_fft//2+1, n_mels]`` (HTK mel scale, torchaudio's default)."""
-    return AF.melscale_fbanks(config.n_fft // 2 + 1, config.f_min, config.f_max or config.sample_rate / 2,
-                              config.n_mels, config.sample_rate)
+    """Mel filter bank ``[n_fft//2+1, n_mels]`` (HTK mel scale, torchaudio's default). Empty filters (too many
+    bands for the bins) are allowed: the Mel page shows them, and says so."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+        return AF.melscale_fbanks(config.n_fft // 2 + 1, config.f_min, config.f_max or config.sample_rate / 2,
+                                  config.n_mels, config.sample_rate)
 
 
 def mel_centres(config: FeatureConfig) -> torch.Tensor:

@@ -376,3 +376,25 @@ def embedding_figure(points: EmbeddingMap, title: str = "Embedding map") -> go.F
     fig.update_xaxes(title="first principal direction (arbitrary units)", zeroline=False)
     fig.update_yaxes(title="second principal direction", zeroline=False)
     return _layout(fig, f"{title} ({points.variance_kept:.0%} of the spread between words shown)", 560)
+
+
+SALIENCY_SCALE = [[0.0, "rgba(230, 57, 70, 0.0)"], [0.3, "rgba(230, 57, 70, 0.25)"], [1.0, "rgba(230, 57, 70, 0.95)"]]
+
+
+def saliency_figure(image: torch.Tensor, saliency: torch.Tensor, config: FeatureConfig, title: str,
+                    colour_title: str) -> go.Figure:
+    """A saliency map ``[n_bins, frames]`` in red over the model's input image ``[n_bins, frames]`` (grey), on the
+    input's axes: time (s) and frequency (Hz; mel band centres for mel). Only positive saliency (evidence for the
+    word) is coloured."""
+    frequencies = (mel_centres(config) if config.variant == "mel" else bin_frequencies(config)).numpy()
+    times = frame_times(image.shape[1], config).numpy()
+    evidence = saliency.clamp_min(0).numpy()
+    fig = go.Figure([
+        go.Heatmap(z=image.numpy(), x=times, y=frequencies, colorscale="Greys", showscale=False,
+                   hoverinfo="skip"),
+        go.Heatmap(z=evidence, x=times, y=frequencies, colorscale=SALIENCY_SCALE, zmin=0,
+                   zmax=max(float(evidence.max()), 1e-12), colorbar=dict(title=dict(text=colour_title, side="right")),
+                   hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.3g}<extra></extra>")])
+    fig.update_xaxes(title="time (s)")
+    fig.update_yaxes(title="frequency (Hz)")
+    return _layout(fig, title, 320)

@@ -9,17 +9,19 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from speech import EXAMPLES_DIR, REPO_ROOT, spot
+from speech import EXAMPLES_DIR, REPO_ROOT, saliency, spot
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
 from speech.catalog import CLASSES, SILENCE, checkpoint_files, checkpoints_dir, example_files, recording_files
 from speech.data import load_waveforms
 from speech.evaluate import Report, evaluate_waves
 from speech.features import VARIANTS
+from speech.hear import Reconstruction, reconstruct
 from speech.model import CheckpointError
-from speech.plots import model_input_figure, probability_figure
+from speech.plots import model_input_figure, probability_figure, saliency_figure
 from speech.predict import LOW_CONFIDENCE, Prediction, Predictor
 from speech.recordings import Spoken, read_truth
 from speech.results import Progress, Source, evaluation_source
+from speech.saliency import SALIENT_SHARE
 from speech.spot import closest_word
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
@@ -112,6 +114,47 @@ def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, P
         bars.plotly_chart(probability_figure(prediction.top(5), f"{name}: top 5"), key=f"probabilities-{name}")
         image.plotly_chart(model_input_figure(prediction.feature_image(), predictors[name].features,
                                               f"What {name} hears"), key=f"input-{name}")
+
+
+def play_reconstruction(reconstruction: Reconstruction, container=st, heading: str = "") -> None:
+    """A model input turned back into sound: its title, a player, how far it is from the original, what was lost."""
+    container.markdown(f"**{heading}{reconstruction.title}**")
+    container.audio(to_wav_bytes(reconstruction.waveform), format="audio/wav")
+    figure = (f"Largest sample error: {reconstruction.max_error:.1e}." if reconstruction.max_error is not None
+              else f"Spectral convergence {reconstruction.convergence:.2f} (0 = the original's magnitudes).")
+    container.caption(f"{reconstruction.lost} {figure}")
+
+
+@st.cache_data(show_spinner="Covering the input patch by patch…", max_entries=32)
+def saliency_maps(checkpoint: str, window_digest: str, _predictor: Predictor,
+                  _prediction: Prediction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(occlusion map, gradient x input map, the sound of the salient cells) for the predicted word, cached per
+    model and heard window, so a rerun of the page does not recompute them."""
+    occluded = saliency.occlusion(_predictor, _prediction)
+    return occluded, saliency.gradient_x_input(_predictor, _prediction), saliency.salient_audio(
+        _predictor, _prediction, occluded)
+
+
+def show_what_models_hear(predictions: dict[str, Prediction], predictors: dict[str, Predictor]) -> None:
+    """For each model: its input turned back into sound, where it looks (occlusion and gradient x input over its
+    input), and the sound of the part it looks at."""
+    for name, prediction in predictions.items():
+        predictor = predictors[name]
+        st.markdown(f"#### {name}: what it hears and where it looks for '{prediction.word}'")
+        heard, salient = st.columns(2)
+        play_reconstruction(reconstruct(prediction.window, predictor.features), heard, "It hears: ")
+        digest = hashlib.sha1(prediction.window.numpy().tobytes()).hexdigest()
+        # the predictor objects are cached resources, one per checkpoint file and version: their id names the model
+        occluded, gradient, audio = saliency_maps(f"{name}:{id(predictor)}", digest, predictor, prediction)
+        salient.markdown(f"**Only the part it looks at** (the {SALIENT_SHARE:.0%} most salient cells)")
+        salient.audio(to_wav_bytes(audio), format="audio/wav")
+        salient.caption("The STFT cells outside the red areas of the occlusion map are removed before inverting.")
+        image = prediction.feature_image()
+        left, right = st.columns(2)
+        left.plotly_chart(saliency_figure(image, occluded, predictor.features, "Occlusion: covering here hurts",
+                                          "log-prob drop"), key=f"occlusion-{name}")
+        right.plotly_chart(saliency_figure(image, gradient, predictor.features, "Gradient × input: evidence for "
+                                           "the word", "contribution"), key=f"gradient-{name}")
 
 
 def folder_input(label: str, default: str, key: str) -> Optional[Path]:

@@ -158,6 +158,12 @@ def test_live_page_predicts_an_upload_with_every_variant():
     assert not app.exception
     labels = [m.label for m in app.metric]
     assert sum("Prediction" in label for label in labels) == len(available_checkpoints())
+    # each model: its input as sound and the salient part as sound (+ the uploaded clip's), both saliency maps
+    assert len(app.get("audio")) == 2 * len(available_checkpoints())
+    titles = figure_titles(app)
+    assert sum(t.startswith("Occlusion") for t in titles) == len(available_checkpoints())
+    assert sum(t.startswith("Gradient × input") for t in titles) == len(available_checkpoints())
+    assert any("exact inverse" in m.value for m in app.markdown)
 
 
 def figure_titles(app: AppTest) -> list[str]:

@@ -203,13 +203,19 @@ def test_microphone_recording_is_recognised(page, server):
     shoot(page, "live_all_models")
 
 
+def audio_uploader(tab):
+    """The file input of the page's "Audio file" uploader (the Live page also has one for checkpoints)."""
+    return tab.locator('[data-testid="stFileUploader"]').filter(has_text="Audio file").locator(
+        '[data-testid="stFileUploaderDropzoneInput"]')
+
+
 def upload_to_prediction(tab, url: str, clip: Path = UPLOADED) -> float:
     """Upload ``clip`` on the Live page; seconds until a prediction is on screen, as a user waits for it."""
     tab.goto(f"{url}/Live_prediction")
     settle(tab)
     tab.get_by_role("tab", name="Upload a file").click()
     started = time.perf_counter()
-    tab.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(clip))
+    audio_uploader(tab).set_input_files(str(clip))
     tab.locator('[data-testid="stMetric"]').filter(has_text="Prediction").first.wait_for(timeout=60_000)
     return time.perf_counter() - started
 
@@ -271,7 +277,7 @@ def test_word_spotting_finds_the_words_of_an_uploaded_recording(page, server):
     settle(page)
     page.get_by_text("Upload a file").click()
     settle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(recording))
+    audio_uploader(page).set_input_files(str(recording))
     page.get_by_text("words heard").first.wait_for(timeout=60_000)
     found = spotted_words(page)
     shoot(page, "spotting_upload")
