@@ -1,10 +1,29 @@
+from pathlib import Path
+
 import streamlit as st
 
 from speech import REPO_ROOT
 from speech.data import is_downloaded, labels_tensor
-from speech.plots import alluvial_figure, confusion_figure, largest_error_flow, lr_finder_figure, training_curves_figure
-from speech.results import SHARED_REAL, clips_behind, read_csv_rows, training_history, training_sources
-from speech.ui import decoded_waves, evaluation, folder_input, load_predictor, play_clip, require_checkpoints, source
+from speech.plots import (
+    alluvial_figure,
+    confusion_figure,
+    embedding_figure,
+    largest_error_flow,
+    lr_finder_figure,
+    training_curves_figure,
+)
+from speech.results import SHARED_REAL, clips_behind, read_csv_rows, selected_cells, training_history, training_sources
+from speech.ui import (
+    decoded_waves,
+    embedding_points,
+    evaluation,
+    folder_input,
+    load_predictor,
+    play_clip,
+    require_checkpoints,
+    show_clips_behind,
+    source,
+)
 
 st.title("Results")
 st.markdown(
@@ -98,17 +117,33 @@ st.table({"model": list(results), "accuracy": [f"{r.accuracy:.3f}" for r, _ in r
 normalise = st.toggle("Row-normalised confusion", value=True, key="results-normalise")
 for tab, (name, (report, predictions)) in zip(st.tabs(list(results)), results.items()):
     with tab:
-        st.plotly_chart(confusion_figure(report.confusion, report.classes, normalise, f"{name}: confusion matrix"),
-                        key=f"confusion-{name}")
+        event = st.plotly_chart(confusion_figure(report.confusion, report.classes, normalise,
+                                                 f"{name}: confusion matrix"), key=f"confusion-{name}",
+                                on_select="rerun", selection_mode="points")
+        pairs = {f"{p['target']} → {p['prediction']} ({p['count']})": (p["target"], p["prediction"])
+                 for p in report.most_confused[:10]}
+        picked = st.selectbox("Click a cell of the matrix, or pick one of the most confused pairs", ["—", *pairs],
+                              key=f"pair-{name}")
+        cells = selected_cells(event.selection.points) or ([pairs[picked]] if picked in pairs else [])
+        for cell in cells[:1]:
+            show_clips_behind(cell, clips_behind(predictions, evaluated.clips, report.classes, *cell), name,
+                              predictors)
         largest = largest_error_flow(report.confusion)
         minimum = st.slider("Hide flows of fewer clips than", 1, max(largest, 2), 1, key=f"flows-{name}",
                             disabled=largest < 2, help="Up to the largest error flow, so one always stays.")
         st.plotly_chart(alluvial_figure(report.confusion, report.classes, min(minimum, max(largest, 1)),
                                         f"{name}: predictions → targets"), key=f"alluvial-{name}")
-        st.markdown("**Most confused pairs**")
-        for rank, pair in enumerate(report.most_confused[:8]):
-            row = st.columns([4, 1])
-            row[0].write(f"{pair['target']} → predicted **{pair['prediction']}**: {pair['count']}")
-            if row[1].button("▶ Play one", key=f"listen-{name}-{rank}", use_container_width=True):
-                play_clip(clips_behind(predictions, evaluated.clips, report.classes, pair["target"],
-                                       pair["prediction"], limit=1)[0].path)
+        st.caption("Streamlit does not report clicks on this kind of chart (plotly parcats), so the clips behind a "
+                   "flow are listed from the confusion matrix above: its cells are the same flows.")
+
+st.header("The embedding map")
+st.markdown("Each clip as its model's last layer sees it (the *embedding*), flattened to 2-D along the directions in "
+            "which the words' centres differ most. Words the model finds close lie close; compare the models. "
+            "Click a point to hear it.")
+mapped = st.selectbox("Model", list(results), key="results-map-model")
+points = embedding_points(str(checkpoints[mapped]), checkpoints[mapped].stat().st_mtime, key, predictors[mapped],
+                          waves, evaluated.clips)
+event = st.plotly_chart(embedding_figure(points, f"{mapped}: embedding of the {evaluated.label}"),
+                        key="results-map", on_select="rerun", selection_mode="points")
+for point in event.selection.points[:3]:
+    play_clip(Path(point["customdata"]))

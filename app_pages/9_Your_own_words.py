@@ -5,7 +5,7 @@ import streamlit as st
 from speech.audio import SAMPLE_RATE, AudioError, to_wav_bytes
 from speech.catalog import best_checkpoint
 from speech.export import onnx_bytes
-from speech.plots import embedding_figure, take_figure
+from speech.plots import clip_figure, embedding_figure
 from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, teach
 from speech.ui import checkpoint_upload, decode, load_predictor, require_checkpoints, show_predictions, upload_input
 
@@ -68,7 +68,7 @@ takes = book.takes[word]
 st.caption(f"'{word}': {len(takes)} of {MIN_TAKES}–{MAX_TAKES} takes. Each shows the second the model will hear.")
 for row in range(0, len(takes), 3):
     for column, (index, take) in zip(st.columns(3), enumerate(takes[row:row + 3], start=row)):
-        column.plotly_chart(take_figure(take.wave, f"take {index + 1}: {take.name}"), key=f"take-{take.digest}")
+        column.plotly_chart(clip_figure(take.wave, f"take {index + 1}: {take.name}"), key=f"take-{take.digest}")
         column.audio(to_wav_bytes(take.wave), format="audio/wav")
         if column.button("Remove", key=f"teach-remove-{take.digest}"):
             book.remove_take(word, index)

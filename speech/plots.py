@@ -201,10 +201,17 @@ def confusion_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str],
     """Targets (rows, y) x predictions (columns, x); row-normalised shares when ``normalise``."""
     counts = np.asarray(confusion, dtype=float)
     values = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalise else counts
-    fig = go.Figure(go.Heatmap(
-        z=values, x=list(classes), y=list(classes), colorscale="Blues", customdata=counts,
-        hovertemplate="target %{y} → prediction %{x}<br>count %{customdata:.0f}<br>share %{z:.2f}<extra></extra>"
-        if normalise else "target %{y} → prediction %{x}<br>count %{z:.0f}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=values, x=list(classes), y=list(classes), colorscale="Blues", hoverinfo="skip"))
+    # Plotly selection events do not report heatmap cells: one transparent marker per non-empty cell carries the
+    # hover text and is what a click selects (the selected cell turns orange).
+    targets, predicted = np.nonzero(counts)
+    fig.add_trace(go.Scatter(
+        x=[classes[p] for p in predicted], y=[classes[t] for t in targets], mode="markers", showlegend=False,
+        marker=dict(size=16, symbol="square", color="rgba(0, 0, 0, 0)"), selected=dict(marker=dict(color=ERROR_COLOUR)),
+        unselected=dict(marker=dict(opacity=0)), customdata=np.stack([counts[targets, predicted],
+                                                                       values[targets, predicted]], 1),
+        hovertemplate="target %{y} → prediction %{x}<br>count %{customdata[0]:.0f}<br>share %{customdata[1]:.2f}"
+                      "<br>click to list these clips<extra></extra>"))
     fig.update_xaxes(title="prediction", tickangle=-60, tickmode="array", tickvals=list(classes), constrain="domain")
     fig.update_yaxes(title="target", autorange="reversed", tickmode="array", tickvals=list(classes),
                      scaleanchor="x", constrain="domain")
@@ -325,8 +332,8 @@ def threshold_sweep_figure(rows: Sequence[dict], current: float,
     return _layout(fig, title, 340)
 
 
-def take_figure(wave: torch.Tensor, title: str) -> go.Figure:
-    """A take float32 ``[16000]`` at 16 kHz, small: its waveform over its spectrogram (dB), on one time axis."""
+def clip_figure(wave: torch.Tensor, title: str) -> go.Figure:
+    """A 1 s clip float32 ``[16000]`` at 16 kHz, small: its waveform over its spectrogram (dB), on one time axis."""
     config = FeatureConfig(variant="baseline")
     power = spectrogram(wave, config)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.35, 0.65])

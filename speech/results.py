@@ -110,3 +110,9 @@ def clips_behind(predictions: torch.Tensor, clips: Sequence[Clip], classes: Sequ
     guessed = classes.index(prediction)
     chosen = [c for c, guess in zip(clips, predictions.tolist()) if c.label == target and guess == guessed]
     return chosen[:limit] if limit else chosen
+
+
+def selected_cells(points: Sequence[dict]) -> list[tuple[str, str]]:
+    """(target, prediction) of the confusion cells selected in :func:`speech.plots.confusion_figure` (the
+    points of a Streamlit selection event: x is the prediction, y the target), in order, without repeats."""
+    return list(dict.fromkeys((str(p["y"]), str(p["x"])) for p in points if "x" in p and "y" in p))

@@ -10,14 +10,15 @@ import streamlit as st
 import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT, saliency, spot
-from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, is_clipped, load_audio, to_wav_bytes
+from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, from_int16, is_clipped, load_audio, to_wav_bytes
 from speech.catalog import CLASSES, SILENCE, checkpoint_files, checkpoints_dir, example_files, recording_files
-from speech.data import load_waveforms
+from speech.data import load_waveforms, read_clip
+from speech.embedding import EmbeddingMap, embed, embedding_map
 from speech.evaluate import Report, evaluate_waves
 from speech.features import VARIANTS
 from speech.hear import Reconstruction, reconstruct
 from speech.model import CheckpointError
-from speech.plots import model_input_figure, probability_figure, saliency_figure
+from speech.plots import clip_figure, model_input_figure, probability_figure, saliency_figure
 from speech.predict import LOW_CONFIDENCE, Prediction, Predictor
 from speech.recordings import Spoken, read_truth
 from speech.results import Progress, Source, evaluation_source
@@ -155,6 +156,31 @@ def show_what_models_hear(predictions: dict[str, Prediction], predictors: dict[s
                                           "log-prob drop"), key=f"occlusion-{name}")
         right.plotly_chart(saliency_figure(image, gradient, predictor.features, "Gradient × input: evidence for "
                                            "the word", "contribution"), key=f"gradient-{name}")
+
+
+CLIPS_LISTED = 3  # clips shown behind a confusion cell (each with its saliency)
+
+
+def show_clips_behind(cell: tuple[str, str], clips: list, name: str, predictors: dict[str, Predictor]) -> None:
+    """The clips of one confusion cell (target, prediction) of model ``name``: each with its waveform and
+    spectrogram, a player, where ``name`` looked, and what every model predicted (top 3), side by side."""
+    target, predicted = cell
+    st.markdown(f"**{len(clips)} clip(s) of '{target}' that {name} took for '{predicted}'**"
+                + (f" (the first {CLIPS_LISTED})" if len(clips) > CLIPS_LISTED else ""))
+    for clip in clips[:CLIPS_LISTED]:
+        wave = read_clip(clip.path)
+        picture, looked, verdicts = st.columns([2, 2, 2])
+        picture.plotly_chart(clip_figure(wave, f"{clip.path.parent.name}/{clip.path.name}"),
+                             key=f"clip-{name}-{clip.path}")
+        picture.audio(to_wav_bytes(wave), format="audio/wav")
+        prediction = predictors[name].predict(wave)
+        occluded, _, _ = saliency_maps(f"{name}:{id(predictors[name])}", str(clip.path), predictors[name], prediction)
+        looked.plotly_chart(saliency_figure(prediction.feature_image(), occluded, predictors[name].features,
+                                            f"Where {name} looked for '{prediction.word}'", "log-prob drop"),
+                            key=f"saliency-{name}-{clip.path}")
+        verdicts.markdown("**What each model heard**")
+        verdicts.table({model: [f"{word} {probability:.0%}" for word, probability in other.predict(wave).top(3)]
+                        for model, other in predictors.items()})
 
 
 def folder_input(label: str, default: str, key: str) -> Optional[Path]:
@@ -296,6 +322,15 @@ def decoded_waves(source_key: str, _clips) -> torch.Tensor:
     waves = load_waveforms(list(_clips), progress=Progress(bar.progress, "decoding"))
     bar.empty()
     return waves
+
+
+@st.cache_data(show_spinner="Embedding the clips…", max_entries=8)
+def embedding_points(checkpoint: str, modified: float, source_key: str, _predictor: Predictor, _waves,
+                     _clips) -> EmbeddingMap:
+    """The embedding map of a source's clips (int16 ``_waves [n, 16000]``) in one model, every word coloured, each
+    point named by its file; cached per checkpoint version and source."""
+    embeddings = embed(_predictor, from_int16(_waves))
+    return embedding_map(embeddings, [c.label for c in _clips], [str(c.path) for c in _clips])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

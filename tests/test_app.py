@@ -185,9 +185,15 @@ def test_results_page_switches_models_and_bounds_the_flow_threshold():
     assert not app.exception
     title = next(t for t in figure_titles(app) if t.startswith("mel: predictions → targets"))
     assert f"flows under {int(flows.max)} clips hidden" in title and not title.split("<sup>")[1].startswith("0 of")
-    app.button(key="listen-mel-0").click().run()  # play an example of the most confused pair
+    assert not app.get("audio")
+    pair = app.selectbox(key="pair-mel")
+    pair.set_value(pair.options[1]).run()  # the most confused pair: as a click on its confusion cell does
     assert not app.exception
-    assert app.get("audio")
+    target, predicted = pair.options[1].split(" (")[0].split(" → ")
+    assert any(f"of '{target}' that mel took for '{predicted}'" in m.value for m in app.markdown)
+    assert app.get("audio") and any(t.startswith("Where mel looked") for t in figure_titles(app))
+    assert list(app.table[1].value.columns) == ["mel"]  # every chosen model's top 3 for the clip
+    assert any(t.startswith("mel: embedding of the") for t in figure_titles(app))
 
 
 @needs_checkpoints

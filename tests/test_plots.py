@@ -146,3 +146,13 @@ def test_alluvial_keeps_an_error_flow_up_to_the_largest():
     assert largest_error_flow(confusion) == 3
     shown = alluvial_figure(confusion, ["a", "b", "c"], min_count=3).data[0]
     assert 3 in shown.counts and 1 not in shown.counts
+
+
+def test_confusion_cells_are_selectable_points_and_map_back_to_pairs():
+    from speech.results import selected_cells
+    classes = ["yes", "no", "up"]
+    figure = confusion_figure([[5, 2, 0], [0, 4, 1], [0, 0, 3]], classes)
+    cells = figure.data[1]  # the selectable layer: one point per non-empty cell
+    assert list(zip(cells.y, cells.x)) == [("yes", "yes"), ("yes", "no"), ("no", "no"), ("no", "up"), ("up", "up")]
+    event = [{"x": "no", "y": "yes", "point_index": 1}, {"x": "no", "y": "yes"}, {"x": "up", "y": "no"}]
+    assert selected_cells(event) == [("yes", "no"), ("no", "up")]
