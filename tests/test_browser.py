@@ -30,7 +30,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PAGES = {"home": "", "waveform": "Waveform", "fourier": "Fourier_transform", "spectrogram": "Spectrogram",
          "mel": "Mel_filter_bank", "dataset": "Dataset", "results": "Results", "live": "Live_prediction",
-         "spotting": "Word_spotting"}
+         "spotting": "Word_spotting", "own_words": "Your_own_words"}
 SHIPPED = (SHIPPED_CHECKPOINTS / "mel.pt").is_file()
 SPOKEN = EXAMPLES_DIR / "yes" / "flite-slt_nohash_0.flac"  # the word the fake microphone says
 UPLOADED = EXAMPLES_DIR / "seven" / "flite-awb_nohash_0.flac"
@@ -227,7 +227,7 @@ def test_uploaded_file_is_recognised(page, server):
 
 
 def test_a_subpage_opened_first_shows_the_apps_own_sidebar(browser):
-    """A fresh server whose first visitor opens /Waveform: the sidebar lists the app's nine pages, nothing else."""
+    """A fresh server whose first visitor opens /Waveform: the sidebar lists the app's ten pages, nothing else."""
     with streamlit_server() as url:
         context = browser.new_context(viewport={"width": 1400, "height": 1200})
         tab = context.new_page()
@@ -238,7 +238,7 @@ def test_a_subpage_opened_first_shows_the_apps_own_sidebar(browser):
         shoot(tab, "subpage_first")
         context.close()
     assert links == ["Home", "Waveform", "Fourier transform", "Spectrogram", "Mel filter bank", "Dataset", "Results",
-                     "Live prediction", "Word spotting"], links
+                     "Live prediction", "Word spotting", "Your own words"], links
 
 
 @needs_checkpoints
