@@ -11,8 +11,8 @@ from speech.ui import (
     require_checkpoints,
     show_predictions,
     show_what_models_hear,
-    upload_input,
     warn_about,
+    word_input,
 )
 
 st.title("Live prediction")
@@ -36,12 +36,7 @@ else:
 with st.expander("Use your own model: upload a checkpoint (.pt)"):
     own = checkpoint_upload("Checkpoint", key="live-checkpoint")
 
-microphone, upload = st.tabs(["Microphone", "Upload a file"])
-with microphone:
-    recording = st.audio_input("Record a word (about one second)", sample_rate=SAMPLE_RATE, key="live-record")
-with upload:
-    uploaded = upload_input("Audio file", key="live-upload")
-audio_file = uploaded if uploaded is not None else recording
+audio_file = word_input("live")
 if audio_file is None:
     st.info("Record a word or upload a file to get a prediction.")
     st.stop()
@@ -52,8 +47,6 @@ except AudioError as error:
     st.error(str(error))
     st.stop()
 warn_about(clip)
-if uploaded is not None and recording is not None:
-    st.caption("Showing the uploaded file; remove it to use the recording.")
 
 predictors = {name: p for name in chosen if (p := load_predictor(name, checkpoints[name])) is not None}
 if own is not None:

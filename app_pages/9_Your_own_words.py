@@ -7,7 +7,14 @@ from speech.catalog import best_checkpoint
 from speech.export import onnx_bytes
 from speech.plots import clip_figure, embedding_figure
 from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, teach
-from speech.ui import checkpoint_upload, decode, load_predictor, require_checkpoints, show_predictions, upload_input
+from speech.ui import (
+    checkpoint_upload,
+    decode,
+    load_predictor,
+    require_checkpoints,
+    show_predictions,
+    word_input,
+)
 
 st.title("Your own words")
 st.markdown(f"Teach a model up to {MAX_WORDS} words of your own from {MIN_TAKES}–{MAX_TAKES} takes each, in "
@@ -116,12 +123,7 @@ else:
     st.caption(f"{model_name}: {len(custom.classes)} words ({', '.join(custom.classes[-5:])}, …)")
 
 st.subheader("3. Try it")
-test_microphone, test_upload = st.tabs(["Microphone", "Upload a file"])
-with test_microphone:
-    test_recording = st.audio_input("Say a word", sample_rate=SAMPLE_RATE, key="teach-test-record")
-with test_upload:
-    test_file = upload_input("Audio file", key="teach-test-upload")
-heard = test_file if test_file is not None else test_recording
+heard = word_input("teach-test", "Say a word")
 if heard is not None:
     try:
         clip = decode(heard.getvalue(), heard.name)

@@ -199,6 +199,19 @@ def upload_input(label: str, key: str):
     return st.file_uploader(label, help=UPLOAD_HELP, key=key)
 
 
+def word_input(key: str, record_label: str = "Record a word (about one second)"):
+    """Microphone and upload tabs for one short clip; the uploaded file when there is one (said when both are
+    there), else the recording, or None. Keys ``{key}-record`` and ``{key}-upload``."""
+    microphone, upload = st.tabs(["Microphone", "Upload a file"])
+    with microphone:
+        recording = st.audio_input(record_label, sample_rate=SAMPLE_RATE, key=f"{key}-record")
+    with upload:
+        uploaded = upload_input("Audio file", key=f"{key}-upload")
+    if uploaded is not None and recording is not None:
+        st.caption("Using the uploaded file; remove it to use the recording.")
+    return uploaded if uploaded is not None else recording
+
+
 def clip_picker(key: str, default_word: str = "yes") -> Optional[LoadedAudio]:
     """Let the user pick a bundled example, upload a file or record; play it; return it (or None).
 

@@ -100,6 +100,21 @@ def chromium(fake_microphone: Path):
             instance.close()
 
 
+@contextlib.contextmanager
+def speaking_tab(playwright, spoken: Path, url: str, height: int = 2600):
+    """A tab of a fresh Chromium whose fake microphone says ``spoken`` (a 16-bit WAV), opened at ``url``."""
+    instance = launch(playwright, spoken)
+    try:
+        context = instance.new_context(viewport={"width": 1400, "height": height}, permissions=["microphone"])
+        tab = context.new_page()
+        tab.goto(url)
+        settle(tab)
+        yield tab
+        context.close()
+    finally:
+        instance.close()
+
+
 @pytest.fixture(scope="module")
 def playwright():
     with playwright_api.sync_playwright() as p:
@@ -293,12 +308,7 @@ def test_word_spotting_from_the_microphone(playwright, server, tmp_path):
     spoken = tmp_path / "commands.wav"
     data, rate = sf.read(recording, dtype="int16")
     sf.write(spoken, data, rate, subtype="PCM_16")
-    instance = launch(playwright, spoken)
-    try:
-        context = instance.new_context(viewport={"width": 1400, "height": 2600}, permissions=["microphone"])
-        tab = context.new_page()
-        tab.goto(f"{server}/Word_spotting")
-        settle(tab)
+    with speaking_tab(playwright, spoken, f"{server}/Word_spotting") as tab:
         tab.get_by_text("Record with the microphone").click()
         settle(tab)
         record = tab.get_by_role("button", name="Record").first
@@ -311,9 +321,6 @@ def test_word_spotting_from_the_microphone(playwright, server, tmp_path):
         tab.get_by_text(re.compile(r"\d+ words? heard|No command word heard")).first.wait_for(timeout=90_000)
         found = spotted_words(tab)
         shoot(tab, "spotting_microphone")
-        context.close()
-    finally:
-        instance.close()
     expected = vocabulary_words(recording)
     assert sum(w in found for w in expected) >= 0.5 * len(expected), found  # the file itself: 5 of 8
 
@@ -341,12 +348,7 @@ def test_own_word_taught_through_the_microphone(playwright, server, tmp_path):
     data, rate = sf.read(clip, dtype="int16")
     spoken = tmp_path / "follow.wav"
     sf.write(spoken, np.concatenate([data, np.zeros(rate // 2, dtype=np.int16)]), rate, subtype="PCM_16")
-    instance = launch(playwright, spoken)
-    try:
-        context = instance.new_context(viewport={"width": 1400, "height": 3800}, permissions=["microphone"])
-        tab = context.new_page()
-        tab.goto(f"{server}/Your_own_words")
-        settle(tab)
+    with speaking_tab(playwright, spoken, f"{server}/Your_own_words", height=3800) as tab:
         tab.get_by_label("New word").fill("follow")
         tab.get_by_role("button", name="Add word").click()
         settle(tab)
@@ -363,6 +365,3 @@ def test_own_word_taught_through_the_microphone(playwright, server, tmp_path):
         record(tab, 1.8, nth=1)
         assert_prediction(tab, "follow", "own_words_built")
         assert tab.get_by_role("button", name="Download for onnxruntime (.onnx)").is_visible()
-        context.close()
-    finally:
-        instance.close()
