@@ -86,12 +86,12 @@ problems = book.problems()
 if st.button("Build my model", type="primary", disabled=bool(problems), key="teach-build"):
     with st.spinner("Embedding the takes and fitting your words…"):
         tick = time.perf_counter()
-        st.session_state["teach-taught"] = teach(base, book.waves())
-        st.session_state["teach-built-in"] = time.perf_counter() - tick
+        built = teach(base, book.waves())
+        st.session_state["teach-built"] = built, book.signature(), time.perf_counter() - tick
 for problem in problems:
     st.caption(problem)
 
-taught = st.session_state.get("teach-taught")
+taught, built_from, build_seconds = st.session_state.get("teach-built", (None, None, None))
 with st.expander("Or load a model you built before (.pt)"):
     loaded = checkpoint_upload("Checkpoint", key="teach-checkpoint")
 if loaded is not None:
@@ -102,23 +102,21 @@ else:
     st.stop()
 
 if loaded is None:
-    if taught.new_words != list(book.takes) or any(len(book.takes.get(w, [])) != n for w, n in
-                                                   taught.predictor.card["taught"]["new_words"].items()):
+    if built_from != book.signature():
         st.warning("Your words or takes changed since the build: build again to use them.")
     accuracy, classes, seconds = st.columns(3)
     accuracy.metric("Takes recognised from the others", f"{taught.leave_one_out:.0%}",
                     help="Leave-one-out: each take is classified by a model built from all the other takes.")
     classes.metric("Words the model knows", len(custom.classes), help=", ".join(custom.classes))
-    seconds.metric("Built in", f"{st.session_state['teach-built-in']:.1f} s")
+    seconds.metric("Built in", f"{build_seconds:.1f} s")
     for warning in taught.warnings:
         st.warning(warning)
-    if taught.map is not None:
-        st.plotly_chart(embedding_figure(taught.map, f"Where your words land in {base_name}'s embedding"),
-                        key="teach-map")
-        st.caption("Each point is one second of audio: grey ones are the bundled examples of the built-in words, "
-                   "stars are your takes. Points that lie close sound alike to the model; a word whose stars mix "
-                   "with another word's points will be confused with it. The map is flat, the embedding is not: "
-                   "two words may overlap here and still be told apart.")
+    st.plotly_chart(embedding_figure(taught.map, f"Where your words land in {base_name}'s embedding"),
+                    key="teach-map")
+    st.caption("Each point is one second of audio: grey ones are the bundled examples of the built-in words, "
+               "stars are your takes. Points that lie close sound alike to the model; a word whose stars mix "
+               "with another word's points will be confused with it. The map is flat, the embedding is not: "
+               "two words may overlap here and still be told apart.")
 else:
     st.caption(f"{model_name}: {len(custom.classes)} words ({', '.join(custom.classes[-5:])}, …)")
 

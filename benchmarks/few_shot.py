@@ -29,7 +29,7 @@ from speech.data import VALIDATION_PERCENT, folder_clips, load_waveforms, speake
 from speech.embedding import embed  # noqa: E402
 from speech.evaluate import confusion_matrix, report_from_confusion  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
-from speech.teach import base_examples, new_head, take_embeddings, teach  # noqa: E402
+from speech.teach import base_examples, negative_embeddings, new_head, take_embeddings, teach  # noqa: E402
 
 
 def split_takes(clips, word: str, shots: int, seed: int):
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
             for seed in range(args.seeds):
                 splits = {w: split_takes(reserved, w, shots, seed) for w in RESERVED_WORDS}
                 takes = {w: reserved_waves[t] for w, (t, _) in splits.items()}
-                rows, biases = new_head(base, take_embeddings(base, takes, seed), seed, examples if fit else None)
+                negatives = negative_embeddings(base, examples, seed) if fit else None
+                rows, biases = new_head(base, take_embeddings(base, takes, seed), negatives)
                 full_weight, full_bias = torch.cat([weight, rows]), torch.cat([bias, biases])
                 tests = [i for _, test in splits.values() for i in test]
                 expected = torch.tensor([len(base.classes) + RESERVED_WORDS.index(reserved[i].label) for i in tests])

@@ -95,6 +95,11 @@ def bin_frequencies(config: FeatureConfig) -> torch.Tensor:
     return torch.linspace(0, config.sample_rate / 2, config.n_fft // 2 + 1)
 
 
+def row_frequencies(config: FeatureConfig) -> torch.Tensor:
+    """Hz of each row of the model input ``[n_bins]``: the mel band centres for mel, else the STFT bins."""
+    return mel_centres(config) if config.variant == "mel" else bin_frequencies(config)
+
+
 def frame_times(n_frames: int, config: FeatureConfig) -> torch.Tensor:
     """Centre time in s of each STFT frame ``[n_frames]`` (torchaudio centres frames)."""
     return torch.arange(n_frames) * config.hop_length / config.sample_rate

@@ -25,7 +25,8 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
-from speech.explore import bin_frequencies, filter_bank, spectrogram
+from speech.audio import SAMPLE_RATE
+from speech.explore import bin_frequencies, filter_bank, mel_spectrogram, spectrogram
 from speech.features import WINDOWS, FeatureConfig, spectrogram_transform
 
 GRIFFIN_LIM_ITERATIONS = 32
@@ -35,7 +36,7 @@ MAX_SECONDS = 10.0       # the explorer pages reconstruct at most this much audi
 
 def audible_part(waveform: torch.Tensor, seconds: float = MAX_SECONDS) -> torch.Tensor:
     """The first ``seconds`` of ``waveform [time]`` (16 kHz): what the explorer pages turn back into sound."""
-    return waveform[:int(seconds * 16_000)]
+    return waveform[:int(seconds * SAMPLE_RATE)]
 
 
 def window_energy(config: FeatureConfig) -> float:
@@ -44,9 +45,12 @@ def window_energy(config: FeatureConfig) -> float:
     return float(window.pow(2).sum())
 
 
-def inverse_stft(waveform: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-    """The complex input's sound: STFT, then its exact inverse (float32 ``[time]``)."""
+def masked(waveform: torch.Tensor, config: FeatureConfig, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The sound of the STFT cells ``mask`` keeps, inverted exactly: ``mask`` (0..1) is ``[n_fft//2+1]`` (a band)
+    or ``[n_fft//2+1, frames]`` (cells); without a mask, the complex input's sound (the whole STFT)."""
     stft = spectrogram_transform(config, power=None)(waveform)
+    if mask is not None:
+        stft = stft * (mask.unsqueeze(1) if mask.dim() == 1 else mask).to(stft.real.dtype)
     inverse = T.InverseSpectrogram(n_fft=config.n_fft, win_length=config.win_length, hop_length=config.hop_length,
                                    window_fn=WINDOWS[config.window], normalized=config.normalized)
     return inverse(stft, length=waveform.numel())
@@ -82,29 +86,18 @@ def inverse_mel(mel_power: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
 
 def from_mel(waveform: torch.Tensor, config: FeatureConfig, iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
     """The mel input's sound: mel power, back to a power spectrogram (InverseMelScale), then Griffin-Lim."""
-    mel_power = filter_bank(config).T @ spectrogram(waveform, config)
-    return griffin_lim(inverse_mel(mel_power, config), config, waveform.numel(), iterations)
+    return griffin_lim(inverse_mel(mel_spectrogram(waveform, config), config), config, waveform.numel(), iterations)
 
 
 def from_mfcc(waveform: torch.Tensor, config: FeatureConfig, n_mfcc: int = 13,
               iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
     """Sound from the first ``n_mfcc`` MFCCs: the truncated cepstrum back to a smooth log mel spectrogram
     (the DCT is orthonormal, so its transpose inverts it), then as :func:`from_mel`."""
-    mel_power = filter_bank(config).T @ spectrogram(waveform, config)
     dct = AF.create_dct(n_mfcc, config.n_mels, "ortho")  # [n_mels, n_mfcc]
-    cepstrum = dct.T @ torch.log(mel_power + MFCC_LOG_OFFSET)  # = torchaudio's MFCC(log_mels=True)
+    # the cepstrum torchaudio's MFCC(log_mels=True) computes
+    cepstrum = dct.T @ torch.log(mel_spectrogram(waveform, config) + MFCC_LOG_OFFSET)
     smooth = (torch.exp(dct @ cepstrum) - MFCC_LOG_OFFSET).clamp_min(0)
     return griffin_lim(inverse_mel(smooth, config), config, waveform.numel(), iterations)
-
-
-def masked(waveform: torch.Tensor, config: FeatureConfig, mask: torch.Tensor) -> torch.Tensor:
-    """The sound of the STFT cells ``mask`` keeps: ``mask`` (0..1) is ``[n_fft//2+1]`` (a band) or
-    ``[n_fft//2+1, frames]`` (cells); the masked STFT is inverted exactly."""
-    stft = spectrogram_transform(config, power=None)(waveform)
-    keep = mask.unsqueeze(1) if mask.dim() == 1 else mask
-    inverse = T.InverseSpectrogram(n_fft=config.n_fft, win_length=config.win_length, hop_length=config.hop_length,
-                                   window_fn=WINDOWS[config.window], normalized=config.normalized)
-    return inverse(stft * keep.to(stft.real.dtype), length=waveform.numel())
 
 
 def band_mask(config: FeatureConfig, low_hz: float, high_hz: float) -> torch.Tensor:
@@ -148,7 +141,7 @@ def reconstruct(waveform: torch.Tensor, config: FeatureConfig, iterations: int =
         title, lost = (f"{n_mfcc} MFCCs", f"Keeps only the rough shape of the {config.n_mels} bands (the first "
                        f"{n_mfcc} cepstral coefficients): the pitch and fine detail are gone, and so is the phase.")
     elif config.variant == "complex":
-        sound = inverse_stft(waveform, config)
+        sound = masked(waveform, config)
         title, lost = "complex STFT (exact inverse)", ("Nothing is lost: real and imaginary parts keep magnitude "
                                                        "and phase, so the inverse STFT gives the clip back.")
     elif config.variant == "mel":

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from speech.audio import SAMPLE_RATE
 from speech.embedding import EmbeddingMap
-from speech.explore import bin_frequencies, frame_times, mel_centres, overview_spectrogram, spectrogram
+from speech.explore import bin_frequencies, frame_times, overview_spectrogram, row_frequencies, spectrogram
 from speech.features import FeatureConfig
 from speech.spot import Detection, SpotConfig, is_word, row_times, smoothed, words_that_matter
 
@@ -260,7 +260,7 @@ def probability_figure(top: Sequence[tuple[str, float]], title: str = "Top proba
 
 def model_input_figure(image: torch.Tensor, config: FeatureConfig, title: str) -> go.Figure:
     """The model's input image ``[n_bins, frames]`` over time (s) and frequency (Hz; mel band centres for mel)."""
-    frequencies = mel_centres(config) if config.variant == "mel" else bin_frequencies(config)
+    frequencies = row_frequencies(config)
     label = "|X|^0.3" if config.variant == "complex" else "log power"
     return heatmap_figure(image.numpy(), frame_times(image.shape[1], config).numpy(), frequencies.numpy(), title,
                           "time (s)", "frequency (Hz)", label, height=320)
@@ -393,7 +393,7 @@ def saliency_figure(image: torch.Tensor, saliency: torch.Tensor, config: Feature
     """A saliency map ``[n_bins, frames]`` in red over the model's input image ``[n_bins, frames]`` (grey), on the
     input's axes: time (s) and frequency (Hz; mel band centres for mel). Only positive saliency (evidence for the
     word) is coloured."""
-    frequencies = (mel_centres(config) if config.variant == "mel" else bin_frequencies(config)).numpy()
+    frequencies = row_frequencies(config).numpy()
     times = frame_times(image.shape[1], config).numpy()
     evidence = saliency.clamp_min(0).numpy()
     fig = go.Figure([

@@ -42,6 +42,7 @@ from speech.predict import Predictor
 
 MAX_WORDS, MIN_TAKES, MAX_TAKES = 10, 3, 10  # the page's limits
 AUGMENTED_COPIES = 16      # augmented versions of each take
+NEGATIVE_COPIES = 4        # ... and of each bundled example the new rows are fitted against
 FIT_STEPS = 300
 SIMILAR_WORDS = 0.85       # cosine similarity of two word prototypes above which they are easily confused
 TAKE_AUGMENTATION = AugmentConfig(shift_seconds=0.1, noise_probability=0.8, snr_db=(10.0, 30.0),
@@ -59,9 +60,9 @@ class Taught:
     predictor: Predictor
     new_words: list[str]
     leave_one_out: float                       # share of takes recognised from the others (35-way)
+    map: EmbeddingMap                          # the takes among the base words' bundled examples
     warnings: list[str] = field(default_factory=list)
     take_predictions: dict = field(default_factory=dict)  # word -> what each take was taken for, left out
-    map: Optional[EmbeddingMap] = None         # the takes among the base words' bundled examples
 
 
 def augmented(takes: torch.Tensor, copies: int, seed: int) -> torch.Tensor:
@@ -135,10 +136,17 @@ def stacked(embedded: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
     return embeddings, labels
 
 
-def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int,
-             negatives: Optional[Examples]) -> tuple[torch.Tensor, torch.Tensor]:
+def negative_embeddings(predictor: Predictor, examples: Examples, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings ``[NEGATIVE_COPIES * n, d]`` of the bundled examples and of their augmented versions (the first
+    ``n`` rows are the examples themselves), with their class indices."""
+    return (embed(predictor, augmented(examples.waves, NEGATIVE_COPIES, seed)),
+            examples.labels.repeat(NEGATIVE_COPIES))
+
+
+def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor],
+             negatives: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows ``[new, d]`` and biases ``[new]`` for the words of ``embedded`` (from :func:`take_embeddings`):
-    imprinted, then, given the base words' ``negatives`` (:func:`base_examples`), trained against them;
+    imprinted, then, given the base words' ``negatives`` (:func:`negative_embeddings`), trained against them;
     ``negatives=None`` stops after imprinting."""
     last = predictor.model.classifier[-1]
     weight, bias = last.weight.detach(), last.bias.detach()
@@ -146,10 +154,9 @@ def new_head(predictor: Predictor, embedded: dict[str, torch.Tensor], seed: int,
     rows, biases = imprint(embeddings, labels, len(embedded), weight, bias)
     if negatives is None:
         return rows, biases
-    copies = 4
-    negative_embeddings = embed(predictor, augmented(negatives.waves, copies, seed))
-    targets = torch.cat([labels + weight.shape[0], negatives.labels.repeat(copies)[:len(negative_embeddings)]])
-    return fit_new_rows(weight, bias, rows, biases, torch.cat([embeddings, negative_embeddings]), targets)
+    negative_rows, negative_labels = negatives
+    targets = torch.cat([labels + weight.shape[0], negative_labels])
+    return fit_new_rows(weight, bias, rows, biases, torch.cat([embeddings, negative_rows]), targets)
 
 
 def extended(predictor: Predictor, rows: torch.Tensor, biases: torch.Tensor, words: Sequence[str],
@@ -234,7 +241,8 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
             raise TeachError(f"'{word}' has no takes.")
     torch.manual_seed(seed)
     embedded, examples = take_embeddings(base, takes, seed), base_examples(base)
-    rows, biases = new_head(base, embedded, seed, examples)
+    negatives = negative_embeddings(base, examples, seed)
+    rows, biases = new_head(base, embedded, negatives)
     custom = extended(base, rows, biases, list(takes), only_new)
     leave_one_out, predicted, warnings = check_takes(base, embedded)
     custom.card = {"variant": base.variant, "arch": base.model.arch, "classes": custom.classes,
@@ -244,14 +252,14 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
                               # the base's figure: the custom model itself was not validated
                               "base_validation_macro_accuracy": base.card.get("validation", {}).get("macro_accuracy")},
                    "credit": CREDIT}
-    example_embeddings = embed(base, examples.waves)
+    example_embeddings = negatives[0][:len(examples.labels)]  # the examples themselves, not augmented
     warnings += similarity_warnings(base, embedded, example_embeddings, examples.labels)
     take_points = {w: e[:, 0] for w, e in embedded.items()}  # the takes themselves, not their augmented copies
     the_map = embedding_map(
         torch.cat([example_embeddings, *take_points.values()]),
         [base.classes[int(c)] for c in examples.labels] + [w for w, e in take_points.items() for _ in e],
         examples.names + [f"take {i + 1}" for e in take_points.values() for i in range(len(e))], list(takes))
-    return Taught(custom, list(takes), leave_one_out, warnings, predicted, the_map)
+    return Taught(custom, list(takes), leave_one_out, the_map, warnings, predicted)
 
 
 def save(taught: Taught, path: str | Path) -> Path:
@@ -321,6 +329,10 @@ class TakeBook:
             return ["Add a word first."]
         return [f"'{w}' needs at least {MIN_TAKES} takes ({len(t)} so far)."
                 for w, t in self.takes.items() if len(t) < MIN_TAKES]
+
+    def signature(self) -> tuple:
+        """What a build depends on: each word with the digests of its takes, in order."""
+        return tuple((w, tuple(t.digest for t in takes)) for w, takes in self.takes.items())
 
     def waves(self) -> dict[str, torch.Tensor]:
         """word -> float32 ``[k, 16000]``: what :func:`teach` takes."""

@@ -11,7 +11,7 @@ import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT, saliency, spot
 from speech.audio import SAMPLE_RATE, AudioError, LoadedAudio, from_int16, is_clipped, load_audio, to_wav_bytes
-from speech.catalog import CLASSES, SILENCE, checkpoint_files, checkpoints_dir, example_files, recording_files
+from speech.catalog import SILENCE, checkpoint_files, checkpoints_dir, example_files, recording_files
 from speech.data import load_waveforms, read_clip
 from speech.embedding import EmbeddingMap, embed, embedding_map
 from speech.evaluate import Report, evaluate_waves
@@ -94,8 +94,7 @@ def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, P
     heard. ``gate``: the spotting model's prediction when it rejected the clip; the answers of models that know
     no word beyond the spotting model's are then greyed out as closest guesses (a model taught new words is not:
     to the spotting model, its new words are unknown speech)."""
-    greyed = {name for name in predictions
-              if gate is not None and set(predictors[name].classes) <= set(gate.classes) | set(CLASSES)}
+    greyed = {name for name in predictions if gate is not None and set(predictors[name].classes) <= set(gate.classes)}
     if greyed:
         heard = "silence or noise" if gate.word == SILENCE else "speech that is not one of the 30 words"
         st.info(f"**No command word heard**: the spotting model hears {heard} ({gate.confidence:.0%}). "
@@ -127,13 +126,20 @@ def play_reconstruction(reconstruction: Reconstruction, container=st, heading: s
 
 
 @st.cache_data(show_spinner="Covering the input patch by patch…", max_entries=32)
-def saliency_maps(checkpoint: str, window_digest: str, _predictor: Predictor,
-                  _prediction: Prediction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(occlusion map, gradient x input map, the sound of the salient cells) for the predicted word, cached per
-    model and heard window, so a rerun of the page does not recompute them."""
+def _saliency_maps(model_key: str, window_digest: str, _predictor: Predictor,
+                   _prediction: Prediction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     occluded = saliency.occlusion(_predictor, _prediction)
     return occluded, saliency.gradient_x_input(_predictor, _prediction), saliency.salient_audio(
         _predictor, _prediction, occluded)
+
+
+def saliency_maps(name: str, predictor: Predictor,
+                  prediction: Prediction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(occlusion map, gradient x input map, the sound of the salient cells) for the predicted word, cached per
+    model and heard window, so a rerun of the page does not recompute them."""
+    # the predictor objects are cached resources, one per checkpoint file and version: their id names the model
+    digest = hashlib.sha1(prediction.window.numpy().tobytes()).hexdigest()
+    return _saliency_maps(f"{name}:{id(predictor)}", digest, predictor, prediction)
 
 
 def show_what_models_hear(predictions: dict[str, Prediction], predictors: dict[str, Predictor]) -> None:
@@ -144,9 +150,7 @@ def show_what_models_hear(predictions: dict[str, Prediction], predictors: dict[s
         st.markdown(f"#### {name}: what it hears and where it looks for '{prediction.word}'")
         heard, salient = st.columns(2)
         play_reconstruction(reconstruct(prediction.window, predictor.features), heard, "It hears: ")
-        digest = hashlib.sha1(prediction.window.numpy().tobytes()).hexdigest()
-        # the predictor objects are cached resources, one per checkpoint file and version: their id names the model
-        occluded, gradient, audio = saliency_maps(f"{name}:{id(predictor)}", digest, predictor, prediction)
+        occluded, gradient, audio = saliency_maps(name, predictor, prediction)
         salient.markdown(f"**Only the part it looks at** (the {SALIENT_SHARE:.0%} most salient cells)")
         salient.audio(to_wav_bytes(audio), format="audio/wav")
         salient.caption("The STFT cells outside the red areas of the occlusion map are removed before inverting.")
@@ -173,14 +177,15 @@ def show_clips_behind(cell: tuple[str, str], clips: list, name: str, predictors:
         picture.plotly_chart(clip_figure(wave, f"{clip.path.parent.name}/{clip.path.name}"),
                              key=f"clip-{name}-{clip.path}")
         picture.audio(to_wav_bytes(wave), format="audio/wav")
-        prediction = predictors[name].predict(wave)
-        occluded, _, _ = saliency_maps(f"{name}:{id(predictors[name])}", str(clip.path), predictors[name], prediction)
+        predictions = {model: other.predict(wave) for model, other in predictors.items()}
+        prediction = predictions[name]
+        occluded, _, _ = saliency_maps(name, predictors[name], prediction)
         looked.plotly_chart(saliency_figure(prediction.feature_image(), occluded, predictors[name].features,
                                             f"Where {name} looked for '{prediction.word}'", "log-prob drop"),
                             key=f"saliency-{name}-{clip.path}")
         verdicts.markdown("**What each model heard**")
-        verdicts.table({model: [f"{word} {probability:.0%}" for word, probability in other.predict(wave).top(3)]
-                        for model, other in predictors.items()})
+        verdicts.table({model: [f"{word} {probability:.0%}" for word, probability in p.top(3)]
+                        for model, p in predictions.items()})
 
 
 def folder_input(label: str, default: str, key: str) -> Optional[Path]:

@@ -124,3 +124,15 @@ def test_the_map_places_the_takes_among_the_bundled_examples(taught):
     points = taught.map
     assert points.coordinates.shape == (len(points.words), 2) and points.highlighted == list(WORDS)
     assert points.words.count("whoop") == 5 and "yes" in points.words and 0 < points.variance_kept <= 1
+
+
+def test_the_signature_tells_a_replaced_take_from_the_built_one():
+    book = TakeBook()
+    book.add_word("whoop", [])
+    data = [wav(w) for w in takes(range(4))["whoop"]]
+    for i, d in enumerate(data[:3]):
+        book.add_take("whoop", d, f"{i}.wav")
+    built = book.signature()
+    book.remove_take("whoop", 1)
+    book.add_take("whoop", data[3], "3.wav")  # as many takes as before, one of them new
+    assert len(book.takes["whoop"]) == 3 and book.signature() != built
