@@ -3,13 +3,16 @@ from pathlib import Path
 import streamlit as st
 
 from speech import REPO_ROOT
+from speech.compare import answer, read_summary, table_rows
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import (
     alluvial_figure,
+    comparison_curves_figure,
     confusion_figure,
     embedding_figure,
     largest_error_flow,
     lr_finder_figure,
+    per_word_comparison_figure,
     training_curves_figure,
 )
 from speech.results import SHARED_REAL, clips_behind, read_csv_rows, selected_cells, training_history, training_sources
@@ -66,6 +69,23 @@ for tab, name in zip(st.tabs(chosen), chosen):
         if lr_rows:
             st.plotly_chart(lr_finder_figure(lr_rows, card.get("training", {}).get("max_lr"),
                                              f"{name}: learning-rate finder"), key=f"lr-{name}")
+
+st.header("Does the input matter?")
+try:
+    comparison = read_summary()
+except ValueError as error:
+    comparison = {}  # said what is wrong; no "no comparison yet" below
+    st.error(f"{error} Re-create it with `scripts/compare_inputs.sh`.")
+if comparison:
+    st.markdown(answer(comparison))
+    st.table(table_rows(comparison))
+    st.caption("Validation speakers: real people whose clips no run trained on. The book's figures are test "
+               "accuracy on the full dataset's test list, so compare the order, not the numbers.")
+    st.plotly_chart(comparison_curves_figure(comparison), key="compare-curves")
+    st.plotly_chart(per_word_comparison_figure(comparison), key="compare-words")
+elif comparison is None:
+    st.info("No comparison yet: `scripts/compare_inputs.sh` trains the book's CNN on each input with equal budgets "
+            "over three seeds and writes checkpoints/compare_inputs.json.")
 
 st.header("Where they go wrong")
 SOURCES = {"Bundled examples": "examples", "Validation speakers": "validation",

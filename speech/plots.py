@@ -405,3 +405,42 @@ def saliency_figure(image: torch.Tensor, saliency: torch.Tensor, config: Feature
     fig.update_xaxes(title="time (s)")
     fig.update_yaxes(title="frequency (Hz)")
     return _layout(fig, title, 320)
+
+
+VARIANT_COLOURS = {"baseline": "#1f77b4", "mel": "#2a9d8f", "complex": "#e76f51"}
+
+
+def comparison_curves_figure(summary: dict, title: str = "Every seed's validation curves") -> go.Figure:
+    """Validation loss and accuracy per epoch of each run of a :func:`speech.compare.summarize` summary: one line
+    per seed, one colour per input."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
+    shown = set()
+    for run in summary["runs"]:
+        rows = [r for r in run["history"] if r["set"] == "valid"]
+        epochs = [r["epoch"] for r in rows]
+        style = dict(color=VARIANT_COLOURS.get(run["variant"]), width=1.5)
+        for col, key in ((1, "loss"), (2, "acc")):
+            fig.add_trace(go.Scatter(x=epochs, y=[r[key] for r in rows], mode="lines+markers", line=style,
+                                     marker=dict(size=5), name=run["variant"], legendgroup=run["variant"],
+                                     showlegend=col == 1 and run["variant"] not in shown,
+                                     hovertemplate=f"{run['name']}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>"), 1, col)
+        shown.add(run["variant"])
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title="validation loss", row=1, col=1)
+    fig.update_yaxes(title="validation accuracy", row=1, col=2)
+    return _layout(fig, title, 380)
+
+
+def per_word_comparison_figure(summary: dict,
+                               title: str = "Accuracy per word (mean over seeds, bars: ± sd)") -> go.Figure:
+    """Grouped bars: each word's validation accuracy for each input, mean over seeds with ± sd error bars."""
+    fig = go.Figure()
+    for variant, figures in summary["variants"].items():
+        words = list(figures["per_class"])
+        fig.add_trace(go.Bar(x=words, y=[figures["per_class"][w]["mean"] for w in words], name=variant,
+                             marker_color=VARIANT_COLOURS.get(variant),
+                             error_y=dict(type="data", array=[figures["per_class"][w]["sd"] for w in words])))
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    fig.update_xaxes(title="word", tickangle=-60)
+    fig.update_yaxes(title="accuracy", range=[0, 1.05])
+    return _layout(fig, title, 400)

@@ -12,7 +12,7 @@ import torch
 
 from speech import REPO_ROOT
 from speech.model import load_checkpoint
-from speech.train import Interrupt, TrainConfig, TrainError, epoch_indices, parse_args, train
+from speech.train import Interrupt, TrainConfig, TrainError, epoch_indices, native_bf16, parse_args, train
 from tests.conftest import write_tree
 
 
@@ -121,6 +121,13 @@ def test_cli_arguments_map_to_the_config():
                          "--epochs", "3"])
     assert parsed.variant == "complex" and parsed.data == ["a", "speechcommands:b"]
     assert not parsed.balanced and parsed.bf16 and parsed.epochs == 3
+    assert parse_args([]).bf16 and not parse_args(["--no-bf16"]).bf16  # on by default where the device has it
+
+
+def test_a_card_says_whether_bf16_autocast_ran(tiny_tree, tmp_path):
+    native = native_bf16(torch.device("cpu"))
+    assert train(config(tiny_tree, tmp_path / "a", epochs=1))["training"]["bf16_autocast"] is native
+    assert train(config(tiny_tree, tmp_path / "b", epochs=1, bf16=False))["training"]["bf16_autocast"] is False
 
 
 def test_distributed_two_cpu_processes(tmp_path):
