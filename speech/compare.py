@@ -169,6 +169,12 @@ def table_rows(summary: dict) -> list[dict]:
             for v, s in summary["variants"].items()]
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """``rows`` (dicts with the same keys) as a markdown table, as README shows it."""
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", help="the runs' folder (scripts/compare_inputs.sh writes runs/compare)")
@@ -185,8 +191,7 @@ def main(argv=None) -> int:
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
-    for row in table_rows(summary):
-        print("  ".join(f"{k}: {v}" for k, v in row.items()), file=sys.stderr)
+    print(markdown_table(table_rows(summary)), file=sys.stderr)
     return 0
 
 

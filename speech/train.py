@@ -41,6 +41,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 import torchaudio.transforms as T
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from speech.audio import from_int16
@@ -103,6 +104,9 @@ class TrainConfig:
     spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
+    label_smoothing: float = 0.0     # training targets (1 - s) on the word, s spread over all classes
+    ema: float = 0.0                 # keep an exponential moving average of the weights with this decay per step
+                                     # (e.g. 0.999); validation and the saved weights use the average; 0 = off
     seed: int = 0
     device: str = "auto"
     out: str = "runs"
@@ -308,7 +312,7 @@ class Run:
     rank: int
     world: int
     features: FeatureConfig
-    model: torch.nn.Module            # the plain model (weights to save)
+    model: torch.nn.Module            # the plain model (the weights the optimizer moves)
     step_model: torch.nn.Module       # what the training step calls: the model, or its DDP wrapper
     featurizer: Featurizer
     data: Data
@@ -320,6 +324,12 @@ class Run:
     book_dropout: dict
     paths: dict
     initial_card: Optional[dict]
+    averaged: Optional[AveragedModel] = None  # --ema: the moving average of the weights
+
+    @property
+    def kept_model(self) -> torch.nn.Module:
+        """The weights that are validated and saved: the moving average with ``--ema``, else the model."""
+        return self.averaged.module if self.averaged is not None else self.model
 
     @property
     def per_rank_batch(self) -> int:
@@ -390,7 +400,9 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                                           **(ROBUST_AUGMENTATION if config.robust else {})),
                masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
                noise=data.noise.to(device), book_dropout=dropout_rates(model), paths=paths,
-               initial_card=initial_card)
+               initial_card=initial_card,
+               averaged=AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+               if config.ema else None)
 
 
 def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
@@ -404,10 +416,12 @@ def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
     y = run.data.train_labels[indices].to(run.device)
     with run.autocast():
         logits = run.step_model(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=run.config.label_smoothing)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
+    if run.averaged is not None:
+        run.averaged.update_parameters(run.model)
     return loss.item(), (logits.argmax(1) == y).float().mean().item()
 
 
@@ -416,7 +430,7 @@ def validate(run: Run) -> tuple[float, torch.Tensor]:
     ``speech.evaluate`` does (:func:`speech.evaluate.predict_batches`: eval mode, fp32), each rank scoring
     its share and the sums all-reduced."""
     waves, labels = run.data.val_waves[run.rank::run.world], run.data.val_labels[run.rank::run.world].to(run.device)
-    logits = predict_batches(run.model, run.featurizer, waves, device=run.device)
+    logits = predict_batches(run.kept_model, run.featurizer, waves, device=run.device)
     loss = F.cross_entropy(logits, labels, reduction="sum").reshape(1)
     confusion = confusion_matrix(labels, logits.argmax(1), len(run.config.classes))
     if dist.is_initialized():
@@ -465,7 +479,7 @@ def end_epoch(run: Run, state: TrainState) -> None:
         state.best_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
         state.best_report = report.to_dict()
         if run.main_process:
-            save_checkpoint(run.paths["best"], run.model, run.features, run.config.classes)
+            save_checkpoint(run.paths["best"], run.kept_model, run.features, run.config.classes)
     else:
         state.bad_epochs += 1
     state.epoch, state.step, state.loss_sum, state.accuracy_sum, state.batches = state.epoch + 1, 0, 0.0, 0.0, 0
@@ -481,7 +495,8 @@ def save_last(run: Run, state: TrainState, scheduler) -> None:
     if run.main_process:
         save_checkpoint(run.paths["last"], run.model, run.features, run.config.classes,
                         optimizer=run.optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=rngs,
-                        state=dataclasses.asdict(state))
+                        state=dataclasses.asdict(state),
+                        **({"averaged": run.averaged.state_dict()} if run.averaged is not None else {}))
 
 
 def train(config: TrainConfig) -> Optional[dict]:
@@ -510,6 +525,8 @@ def fit(run: Run) -> Optional[dict]:
         run.optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"][run.rank], run.generator)
+        if run.averaged is not None:
+            run.averaged.load_state_dict(saved["averaged"])
         state = TrainState(**saved["state"])
         if run.main_process:
             print(f"resuming at epoch {state.epoch + 1}, step {state.step}", file=sys.stderr)
@@ -601,6 +618,7 @@ def build_model_card(run: Run, state: TrainState) -> dict:
                          "balanced_sampling": config.balanced, "dropout_ramp": config.dropout_ramp},
         "training": {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "max_epochs": config.epochs,
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
+                     "label_smoothing": config.label_smoothing, "weight_ema": config.ema,
                      "bf16_autocast": run.bf16, "seed": config.seed, "processes": run.world,
                      "train_seconds": round(state.elapsed, 1),
                      "command": "python -m speech.train " + " ".join(sys.argv[1:])},

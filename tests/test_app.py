@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
 from speech.catalog import CLASSES
+from speech.compare import SHIPPED_SUMMARY, read_summary
 from speech.predict import Predictor
 from speech.results import SHARED_REAL
 from speech.teach import as_bytes, teach
@@ -166,6 +167,11 @@ def test_live_page_predicts_an_upload_with_every_variant():
     assert any("exact inverse" in m.value for m in app.markdown)
 
 
+def table_with(app: AppTest, column: str):
+    """The first table of the page that has ``column`` (the Results page shows several)."""
+    return next(t.value for t in app.table if column in t.value.columns)
+
+
 def figure_titles(app: AppTest) -> list[str]:
     return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
 
@@ -175,10 +181,10 @@ def test_results_page_switches_models_and_bounds_the_flow_threshold():
     app = run("app_pages/6_Results.py")
     assert not app.exception
     # one accuracy row per model; the book's three are chosen at first, extra architectures on request
-    assert len(app.table[0].value) == min(len(available_checkpoints()), 3)
+    assert len(table_with(app, "model")) == min(len(available_checkpoints()), 3)
     app.multiselect[0].set_value(["mel"]).run()
     assert not app.exception
-    assert len(app.table[0].value) == 1
+    assert len(table_with(app, "model")) == 1
     flows = app.slider(key="flows-mel")
     assert flows.max >= 2  # the largest error flow of the bundled examples
     flows.set_value(flows.max).run()
@@ -192,8 +198,20 @@ def test_results_page_switches_models_and_bounds_the_flow_threshold():
     target, predicted = pair.options[1].split(" (")[0].split(" → ")
     assert any(f"of '{target}' that mel took for '{predicted}'" in m.value for m in app.markdown)
     assert app.get("audio") and any(t.startswith("Where mel looked") for t in figure_titles(app))
-    assert list(app.table[1].value.columns) == ["mel"]  # every chosen model's top 3 for the clip
+    assert table_with(app, "mel") is not None  # every chosen model's top 3 for the clip
     assert any(t.startswith("mel: embedding of the") for t in figure_titles(app))
+
+
+@pytest.mark.skipif(not SHIPPED_SUMMARY.is_file(), reason="no input comparison shipped")
+@needs_checkpoints
+def test_results_page_answers_whether_the_input_matters():
+    app = run("app_pages/6_Results.py")
+    summary = read_summary()
+    rows = table_with(app, "seeds")
+    assert [int(n) for n in rows["seeds"]] == [len(v["seeds"]) for v in summary["variants"].values()]
+    assert any(m.value.startswith("**With equal budgets**") for m in app.markdown)
+    titles = figure_titles(app)
+    assert "Every seed's validation curves" in titles and any(t.startswith("Accuracy per word") for t in titles)
 
 
 @needs_checkpoints

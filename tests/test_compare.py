@@ -82,5 +82,6 @@ def test_cli_writes_the_summary_the_page_reads_and_refuses_a_foreign_file(compar
     (tmp_path / "other.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match="not a comparison summary"):
         read_summary(tmp_path / "other.json")
+    assert "| input | accuracy | macro accuracy | seeds |" in capsys.readouterr().err  # README's table
     assert main([str(tmp_path / "empty")]) == 2
     assert "error: No runs" in capsys.readouterr().err

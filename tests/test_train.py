@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from speech import REPO_ROOT
+from speech.data import speaker_split
+from speech.evaluate import evaluate_clips
 from speech.model import load_checkpoint
+from speech.predict import Predictor
 from speech.train import Interrupt, TrainConfig, TrainError, epoch_indices, native_bf16, parse_args, train
 from tests.conftest import write_tree
 
@@ -45,8 +48,12 @@ def test_tiny_training_run_learns_and_writes_everything(tiny_tree, tmp_path):
     assert saved["card"] == card == json.loads((tmp_path / "out" / "mel.card.json").read_text())
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch):
-    train(config(tiny_tree, tmp_path / "straight", specaugment=True, dropout_ramp=0.5))
+@pytest.mark.parametrize("recipe", [{}, {"ema": 0.9, "label_smoothing": 0.1}], ids=["plain", "ema"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, recipe):
+    def config_(out, **more):
+        return config(tiny_tree, out, specaugment=True, dropout_ramp=0.5, **recipe, **more)
+
+    train(config_(tmp_path / "straight"))
     calls = {"n": 0}
 
     def interrupt_at_step_6(self, device):
@@ -55,13 +62,27 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, m
 
     with monkeypatch.context() as patch:
         patch.setattr(Interrupt, "agreed", interrupt_at_step_6)
-        assert train(config(tiny_tree, tmp_path / "resumed", specaugment=True, dropout_ramp=0.5)) is None
+        assert train(config_(tmp_path / "resumed")) is None
     assert (tmp_path / "resumed" / "mel.last.pt").is_file()
-    train(config(tiny_tree, tmp_path / "resumed", specaugment=True, dropout_ramp=0.5, resume=True))
+    train(config_(tmp_path / "resumed", resume=True))
     for name in ("mel.pt", "mel.last.pt"):
         straight, resumed = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
         assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
     assert read_log(tmp_path / "straight" / "mel.log.csv") == read_log(tmp_path / "resumed" / "mel.log.csv")
+
+
+def test_weight_average_is_what_is_validated_and_saved(tiny_tree, tmp_path):
+    card = train(config(tiny_tree, tmp_path / "out", epochs=4, max_lr=3e-3, ema=0.5, label_smoothing=0.1))
+    assert card["training"]["weight_ema"] == 0.5 and card["training"]["label_smoothing"] == 0.1
+    last = load_checkpoint(tmp_path / "out" / "mel.last.pt")
+    averaged = {k.removeprefix("module."): v for k, v in last["averaged"].items() if k.startswith("module.")}
+    assert not all(torch.equal(averaged[k], last["state_dict"][k]) for k in last["state_dict"])  # an average
+    # validated and saved: the average (evaluating the saved weights gives the card's figures)
+    validation = speaker_split(tiny_tree, 30)[1]
+    report, _ = evaluate_clips(Predictor.from_checkpoint(tmp_path / "out" / "mel.pt"), validation)
+    assert report.accuracy == pytest.approx(card["validation"]["accuracy"]) and report.accuracy > 0.5
+    if card["training"]["best_epoch"] == 4:
+        assert all(torch.equal(averaged[k], weights(tmp_path / "out" / "mel.pt")[k]) for k in averaged)
 
 
 def test_temporal_resnet_trains_and_continues_from_its_checkpoint(tiny_tree, tmp_path):
