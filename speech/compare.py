@@ -45,9 +45,10 @@ def budget(card: dict) -> dict:
 
 
 def summarize(folder: str | Path) -> dict:
-    """The comparison of the runs in ``folder``: ``{"budget", "runs", "variants"}``. Raises ValueError when there
+    """The comparison of the runs in ``folder``: ``{"budget", "validation_counts" (clips per word), "runs",
+    "variants"}``. Raises ValueError when there
     is no run, or when the runs do not share one budget (then the comparison would not be fair)."""
-    runs, budgets = [], {}
+    runs, budgets, counts = [], {}, {}
     for card_path in sorted(Path(folder).glob("*.card.json")):
         name = card_path.name.removesuffix(".card.json")
         match = RUN_NAME.match(name)
@@ -55,6 +56,8 @@ def summarize(folder: str | Path) -> dict:
             continue
         card = json.loads(card_path.read_text())
         budgets[name] = budget(card)
+        counts = {w: sum(source["validation"].get(w, 0) for source in card["data"]["sources"].values())
+                  for w in card["validation"]["per_class"]}
         validation = card["validation"]
         runs.append({"name": name, "variant": match["variant"], "seed": int(match["seed"]),
                      "accuracy": validation["accuracy"], "macro_accuracy": validation["macro_accuracy"],
@@ -81,7 +84,7 @@ def summarize(folder: str | Path) -> dict:
             "per_class": {w: spread([r["per_class"][w] for r in mine]) for w in words if words[w] is not None},
             "train_seconds": statistics.fmean(r["train_seconds"] for r in mine),
         }
-    return {"budget": first, "runs": runs, "variants": variants}
+    return {"budget": first, "validation_counts": counts, "runs": runs, "variants": variants}
 
 
 def read_summary(path: str | Path = SHIPPED_SUMMARY) -> dict | None:
@@ -126,18 +129,19 @@ def answer(summary: dict) -> str:
     variants, b = summary["variants"], summary["budget"]
     seeds = min(len(v["seeds"]) for v in variants.values())
     lines = [f"**With equal budgets** ({b['epochs_run']} epochs of {b['epoch_size']} clips, the same data, "
-             f"augmentation and one-cycle schedule; {seeds} seeds each), macro accuracy on the validation "
-             "speakers ranks the inputs " + " > ".join(f"**{INPUT_NAMES[v]}** "
+             f"augmentation and one-cycle schedule; {seeds} seed{'s' if seeds > 1 else ''} each), macro accuracy "
+             "on the validation speakers ranks the inputs " + " > ".join(f"**{INPUT_NAMES[v]}** "
                                                         f"({variants[v]['macro_accuracy']['mean']:.3f})"
                                                         for v in order) + "."]
     verdicts = []
     for better, worse in zip(order, order[1:]):
         difference, error = gap(summary, better, worse)
-        clear = difference > 2 * error
-        verdicts.append(f"{INPUT_NAMES[better]} vs {INPUT_NAMES[worse]}: {difference:+.3f} ± {error:.3f} "
-                        + ("— larger than the seeds' spread explains." if clear else
-                           "— within what another seed could change; no clear winner."))
-    lines.append("Gap (mean difference ± its standard error over seeds): " + "; ".join(verdicts) + ".")
+        verdict = ("one seed, so no spread to judge it by" if seeds < 2 else
+                   "larger than the seeds' spread explains" if difference > 2 * error else
+                   "within what another seed could change: no clear winner")
+        verdicts.append(f"{INPUT_NAMES[better]} vs {INPUT_NAMES[worse]}: {difference:+.3f} ± {error:.3f}, {verdict}")
+    if verdicts:
+        lines.append("Gap (mean difference ± its standard error over seeds): " + "; ".join(verdicts) + ".")
     book_order = sorted(BOOK_ACCURACY, key=lambda v: -BOOK_ACCURACY[v])
     ours_by_accuracy = ranking(summary, "accuracy")
     if ours_by_accuracy == book_order:

@@ -433,14 +433,17 @@ def comparison_curves_figure(summary: dict, title: str = "Every seed's validatio
 
 def per_word_comparison_figure(summary: dict,
                                title: str = "Accuracy per word (mean over seeds, bars: ± sd)") -> go.Figure:
-    """Grouped bars: each word's validation accuracy for each input, mean over seeds with ± sd error bars."""
+    """Grouped bars: each word's validation accuracy for each input, mean over seeds with ± sd error bars; each word
+    is labelled with its number of validation clips (one clip of a rare word moves its bar a lot)."""
     fig = go.Figure()
+    counts = summary.get("validation_counts", {})
     for variant, figures in summary["variants"].items():
         words = list(figures["per_class"])
-        fig.add_trace(go.Bar(x=words, y=[figures["per_class"][w]["mean"] for w in words], name=variant,
+        fig.add_trace(go.Bar(x=[f"{w} ({counts[w]})" if w in counts else w for w in words],
+                             y=[figures["per_class"][w]["mean"] for w in words], name=variant,
                              marker_color=VARIANT_COLOURS.get(variant),
                              error_y=dict(type="data", array=[figures["per_class"][w]["sd"] for w in words])))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
-    fig.update_xaxes(title="word", tickangle=-60)
+    fig.update_xaxes(title="word (validation clips)", tickangle=-60)
     fig.update_yaxes(title="accuracy", range=[0, 1.05])
     return _layout(fig, title, 400)

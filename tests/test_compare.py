@@ -35,6 +35,7 @@ def test_summary_holds_every_run_and_the_mean_and_spread_over_seeds(compared):
         assert figures["macro_accuracy"]["sd"] == pytest.approx(abs(macro[0] - macro[1]) / 2 ** 0.5)
         assert set(figures["per_class"]) == {"yes", "no", "up"}  # the tiny tree's words; the others have no clip
         assert all(len(r["history"]) == 4 for r in summary["runs"])  # 2 epochs x (train, valid)
+    assert sum(summary["validation_counts"].values()) == summary["budget"]["validation_clips"]
 
 
 def test_runs_with_different_budgets_are_refused(compared, tmp_path):
