@@ -9,7 +9,8 @@ from speech.ui import (
     decode,
     load_predictor,
     require_checkpoints,
-    show_predictions,
+    show_answers,
+    show_details,
     show_what_models_hear,
     warn_about,
     word_input,
@@ -59,6 +60,7 @@ predictions = {name: p.predict(window) for name, p in predictors.items()}
 gate = load_predictor(SPOTTING, checkpoints[SPOTTING]) if SPOTTING in checkpoints else None
 gate_prediction = predictions.get(SPOTTING) or (gate.predict(window) if gate is not None else None)
 no_word = gate_prediction is not None and rejected(gate_prediction)
+show_answers(predictions, predictors, gate_prediction if no_word else None)  # the answer first: no figure to wait for
 start_s = start / SAMPLE_RATE
 highlight = (start_s, start_s + CLIP_SAMPLES / SAMPLE_RATE) if clip.seconds > 1 else None
 st.plotly_chart(waveform_figure(clip.waveform, SAMPLE_RATE, f"Your input: {clip.seconds:.2f} s", highlight))
@@ -68,7 +70,7 @@ if clip.seconds > 1:
 elif clip.seconds < 1:
     st.caption(f"Shorter than 1 s: padded with {1 - clip.seconds:.2f} s of silence, like the training clips.")
 
-show_predictions(predictions, predictors, gate_prediction if no_word else None)
+show_details(predictions, predictors)
 st.subheader("Hear what the models hear, see where they look")
 st.caption("Each model's input turned back into sound (the book's point: only the complex input keeps everything), "
            "and saliency over that input for the predicted word: red is where covering the input lowers the word's "

@@ -90,10 +90,17 @@ def checkpoint_upload(label: str, key: str) -> Optional[tuple[str, Predictor]]:
 
 def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, Predictor],
                      gate: Optional[Prediction] = None) -> None:
-    """Each model's answer (the Live page's display): its word and confidence, then its top 5 and the input it
-    heard. ``gate``: the spotting model's prediction when it rejected the clip; the answers of models that know
-    no word beyond the spotting model's are then greyed out as closest guesses (a model taught new words is not:
-    to the spotting model, its new words are unknown speech)."""
+    """Each model's answer (:func:`show_answers`), then its top 5 and the input it heard (:func:`show_details`)."""
+    show_answers(predictions, predictors, gate)
+    show_details(predictions, predictors)
+
+
+def show_answers(predictions: dict[str, Prediction], predictors: dict[str, Predictor],
+                 gate: Optional[Prediction] = None) -> None:
+    """Each model's word and confidence in one row (no figure, so it is on screen before the browser has loaded
+    its plotting library). ``gate``: the spotting model's prediction when it rejected the clip; the answers of
+    models that know no word beyond the spotting model's are then greyed out as closest guesses (a model taught
+    new words is not: to the spotting model, its new words are unknown speech)."""
     greyed = {name for name in predictions if gate is not None and set(predictors[name].classes) <= set(gate.classes)}
     if greyed:
         heard = "silence or noise" if gate.word == SILENCE else "speech that is not one of the 30 words"
@@ -109,6 +116,10 @@ def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, P
                       delta_color="off", delta_arrow="off", help="The word with the highest probability.")
         if prediction.confidence < LOW_CONFIDENCE:
             column.warning(f"Not sure ({prediction.confidence:.0%}): is it one of the model's words?")
+
+
+def show_details(predictions: dict[str, Prediction], predictors: dict[str, Predictor]) -> None:
+    """Per model: the top 5 probabilities beside the features it heard."""
     for name, prediction in predictions.items():
         bars, image = st.columns([2, 3])
         bars.plotly_chart(probability_figure(prediction.top(5), f"{name}: top 5"), key=f"probabilities-{name}")
