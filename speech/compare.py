@@ -64,6 +64,7 @@ def summarize(folder: str | Path) -> dict:
                      "per_class": validation["per_class"], "best_epoch": card["training"]["best_epoch"],
                      "train_seconds": card["training"]["train_seconds"],
                      "history": read_log(card_path.with_name(f"{name}.log.csv"))})
+    runs.sort(key=lambda r: (VARIANTS.index(r["variant"]), r["seed"]))  # the book's order: baseline, mel, complex
     if not runs:
         raise ValueError(f"No runs named VARIANT-seedN with a model card in {folder}; run scripts/compare_inputs.sh.")
     first = next(iter(budgets.values()))
