@@ -26,6 +26,7 @@ import argparse
 import csv
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -228,6 +229,7 @@ def scale_dropout(rates: dict, scale: float) -> None:
         module.p = rate * scale
 
 
+@functools.cache  # asked on every training step (Run.autocast); the hardware does not change during a run
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 in hardware: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
     AMX (Linux reports them in /proc/cpuinfo). Elsewhere bf16 autocast is emulated and slower than fp32.
