@@ -60,7 +60,7 @@ predictions = {name: p.predict(window) for name, p in predictors.items()}
 gate = load_predictor(SPOTTING, checkpoints[SPOTTING]) if SPOTTING in checkpoints else None
 gate_prediction = predictions.get(SPOTTING) or (gate.predict(window) if gate is not None else None)
 no_word = gate_prediction is not None and rejected(gate_prediction)
-show_answers(predictions, predictors, gate_prediction if no_word else None)  # the answer first: no figure to wait for
+show_answers(predictions, predictors, gate_prediction if no_word else None)  # what a user looks for first
 start_s = start / SAMPLE_RATE
 highlight = (start_s, start_s + CLIP_SAMPLES / SAMPLE_RATE) if clip.seconds > 1 else None
 st.plotly_chart(waveform_figure(clip.waveform, SAMPLE_RATE, f"Your input: {clip.seconds:.2f} s", highlight))
