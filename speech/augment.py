@@ -29,19 +29,44 @@ class AugmentConfig:
     band_high_hz: tuple[float, float] = (3000.0, 8000.0)  # random low-pass edge
     quiet_probability: float = 0.0
     quiet_db: tuple[float, float] = (-40.0, -10.0)  # level of a quiet take, re-quantised to 16 bits
+    # Continuous speech (off by default; --neighbours P turns it on): a window centred on one word also hears the
+    # edge of the word before or after it.
+    neighbour_probability: float = 0.0
+    neighbour_offset: tuple[float, float] = (0.4, 0.8)  # seconds between this clip's centre and the neighbour's
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=generator.device) * (high - low) + low
 
 
-def time_shift(waves: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift each clip by a random whole number of samples in [-max_shift, max_shift], zero-filling."""
-    batch, length = waves.shape
-    shifts = torch.randint(-max_shift, max_shift + 1, (batch, 1), generator=generator, device=generator.device)
+def _chosen(batch: int, probability: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(batch, 1, generator=generator, device=generator.device) < probability
+
+
+def shifted(waves: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Each clip moved later by its ``shifts [batch, 1]`` samples (earlier when negative), zero-filling."""
+    length = waves.shape[1]
     source = torch.arange(length, device=waves.device).unsqueeze(0) - shifts
     valid = (source >= 0) & (source < length)
     return waves.gather(1, source.clamp(0, length - 1)) * valid
+
+
+def time_shift(waves: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each clip by a random whole number of samples in [-max_shift, max_shift], zero-filling."""
+    shifts = torch.randint(-max_shift, max_shift + 1, (waves.shape[0], 1), generator=generator,
+                           device=generator.device)
+    return shifted(waves, shifts)
+
+
+def add_neighbours(waves: torch.Tensor, offset: tuple[float, float], probability: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """With ``probability``, add the next clip of the batch moved a random ``offset`` (seconds, either way), so
+    that only the edge of its word lies in this window: the neighbouring word of continuous speech, which the
+    model must not take for the word it is centred on. The label stays this clip's."""
+    batch = waves.shape[0]
+    sign = torch.where(_chosen(batch, 0.5, generator), 1.0, -1.0)
+    shifts = (_uniform(batch, *offset, generator).unsqueeze(1) * sign * SAMPLE_RATE).round().long()
+    return waves + shifted(waves.roll(1, 0), shifts) * _chosen(batch, probability, generator)
 
 
 def change_speed(waves: torch.Tensor, speed: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
@@ -97,10 +122,6 @@ def quantize(waves: torch.Tensor) -> torch.Tensor:
     return to_int16(waves).float() / 32767
 
 
-def _chosen(batch: int, probability: float, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(batch, 1, generator=generator, device=generator.device) < probability
-
-
 def random_clipping(waves: torch.Tensor, drive: tuple[float, float], probability: float,
                     generator: torch.Generator) -> torch.Tensor:
     """With ``probability``, drive a clip's peak to a random multiple of full scale (log-uniform in ``drive``),
@@ -130,10 +151,13 @@ def random_quiet(waves: torch.Tensor, level_db: tuple[float, float], probability
 
 def augment(waves: torch.Tensor, noise: torch.Tensor, config: AugmentConfig,
             generator: torch.Generator) -> torch.Tensor:
-    """Speed, time shift, background noise, gain, then the microphone effects (clipping, band, quiet level)."""
+    """Speed, time shift, a neighbouring word's edge, background noise, gain, then the microphone effects
+    (clipping, band, quiet level)."""
     if config.speed != (1.0, 1.0):  # skipped when off, so runs without it draw the same random numbers as before
         waves = change_speed(waves, config.speed, generator)
     waves = time_shift(waves, int(config.shift_seconds * SAMPLE_RATE), generator)
+    if config.neighbour_probability > 0:  # skipped when off, for the same reason as the speed change
+        waves = add_neighbours(waves, config.neighbour_offset, config.neighbour_probability, generator)
     waves = add_noise(waves, noise, config.snr_db, config.noise_probability, generator)
     waves = random_gain(waves, config.gain_db, generator)
     if config.clip_probability > 0:  # each effect is skipped when off, for the same reason as the speed change

@@ -103,6 +103,8 @@ class TrainConfig:
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
     spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
+    neighbours: float = 0.0          # share of clips that also hear the edge of a neighbouring word (continuous
+                                     # speech, as the spotting windows do); 0 = off
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
     label_smoothing: float = 0.0     # training targets (1 - s) on the word, s spread over all classes
@@ -399,6 +401,7 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                featurizer=Featurizer(features).to(device), data=data,
                optimizer=torch.optim.Adam(model.parameters(), lr=config.max_lr),
                augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed),
+                                          neighbour_probability=config.neighbours,
                                           **(ROBUST_AUGMENTATION if config.robust else {})),
                masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
                noise=data.noise.to(device), book_dropout=dropout_rates(model), paths=paths,

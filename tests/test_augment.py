@@ -5,6 +5,7 @@ import torch
 from speech.augment import (
     CONDITIONS,
     AugmentConfig,
+    add_neighbours,
     add_noise,
     augment,
     band_pass,
@@ -58,6 +59,24 @@ def test_time_shift_moves_and_zero_fills():
         nonzero = row[row != 0]
         assert torch.equal(nonzero, torch.arange(nonzero[0], nonzero[0] + nonzero.numel()))  # a contiguous run
         assert nonzero.numel() >= 90
+
+
+def test_a_neighbouring_word_reaches_only_the_window_edge():
+    """Each clip (value k, a 0.4 s word in the middle) hears the previous clip's word at its start or end only."""
+    batch = 64
+    waves = torch.zeros(batch, 16_000)
+    waves[:, 4_800:11_200] = torch.arange(1, batch + 1, dtype=torch.float32).unsqueeze(1)
+    mixed = add_neighbours(waves, (0.4, 0.8), 1.0, generator())
+    assert torch.equal(mixed[:, 4_800:11_200], waves[:, 4_800:11_200])  # the clip's own word stays as it was
+    heard = 0
+    for k, row in enumerate(mixed):
+        extra = (row - waves[k]).nonzero().flatten()
+        if extra.numel():
+            heard += 1
+            assert set((row - waves[k]).unique().tolist()) == {0.0, float((k - 1) % batch + 1)}  # the previous clip
+            assert extra.max() < 4_800 or extra.min() >= 11_200  # only one edge
+    assert batch / 2 < heard < batch  # the farthest offsets leave a 0.4 s word outside the window
+    assert torch.equal(add_neighbours(waves, (0.4, 0.8), 0.0, generator()), waves)
 
 
 def test_noise_lands_at_the_asked_snr():
