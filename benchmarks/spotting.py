@@ -21,6 +21,7 @@ one long file (batched, per batch size and thread count), and the time per strea
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -41,7 +42,7 @@ from speech.data import (  # noqa: E402
     speaker_split,
 )
 from speech.predict import Predictor  # noqa: E402
-from speech.recordings import Score, assemble, score  # noqa: E402
+from speech.recordings import Score, assemble, matched, score  # noqa: E402
 from speech.spot import SPOTTING_CHECKPOINT, Detection, SpotConfig, Spotter, detect, spot, window_posteriors  # noqa: E402
 
 
@@ -89,6 +90,26 @@ def total(recordings, detections_of) -> Score:
     return result
 
 
+def recall_by_gap(recordings, detections_of, edges=(0.5, 0.8)) -> list[tuple[str, int, int]]:
+    """(span of the silence to the nearest neighbouring word, words found, words spoken) per span: how much
+    harder a word is when another comes close (the 1 s windows around it hear part of the neighbour)."""
+    names = [f"< {edges[0]} s", *(f"{a}-{b} s" for a, b in zip(edges, edges[1:])), f">= {edges[-1]} s"]
+    counts = {name: [0, 0] for name in names}
+    for i, (_, spoken) in enumerate(recordings):
+        found, _ = matched(detections_of(i), spoken, CLASSES)
+        for k, word in enumerate(spoken):
+            if word.word not in CLASSES:
+                continue
+            gaps = [word.start - spoken[k - 1].end] if k > 0 else []
+            if k + 1 < len(spoken):
+                gaps.append(spoken[k + 1].start - word.end)
+            gap = min(gaps, default=math.inf)
+            name = names[sum(gap >= edge for edge in edges)]
+            counts[name][0] += any(w is word for w in found)
+            counts[name][1] += 1
+    return [(name, *counts[name]) for name in names]
+
+
 def row(name: str, s: Score) -> str:
     return (f"{name:34s} {s.precision:9.3f} {s.recall:7.3f} {s.f1:6.3f} {s.false_alarms_per_minute:8.2f} "
             f"{s.oov_detections:4d}/{s.out_of_vocabulary:<4d}")
@@ -125,6 +146,10 @@ def main(argv=None) -> int:
               total(recordings, lambda i: detect(posteriors["ref"][i], reference.classes, config))))
     print(row(f"detector + {args.checkpoint.stem}",
               total(recordings, lambda i: detect(posteriors["spot"][i], spotter.classes, config))))
+
+    print(f"\nrecall of detector + {args.checkpoint.stem} by the silence to the nearest other word: " + ", ".join(
+        f"{name} {found}/{spoken} ({found / max(spoken, 1):.3f})" for name, found, spoken in recall_by_gap(
+            recordings, lambda i: detect(posteriors["spot"][i], spotter.classes, config))))
 
     print(f"\nthreshold sweep, detector + {args.checkpoint.stem} (miss vs false alarms):")
     print(header.replace("method", "threshold") + "\n" + "-" * len(header))

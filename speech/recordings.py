@@ -99,25 +99,35 @@ class Score:
         return Score(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values())))
 
 
+def _centre(detection) -> float:
+    return (detection.start + detection.end) / 2
+
+
 def _near(centre: float, word: Spoken) -> bool:
     return word.start - TOLERANCE_SECONDS <= centre <= word.end + TOLERANCE_SECONDS
 
 
+def matched(detections: Sequence, spoken: Sequence[Spoken], vocabulary: Sequence[str]) -> tuple[list[Spoken], list]:
+    """(the vocabulary words found, the false alarms) of one recording, by :class:`Score`'s rule; each spoken
+    word is found at most once."""
+    unclaimed = [w for w in spoken if w.word in vocabulary]
+    found, false_alarms = [], []
+    for detection in detections:
+        match = next((w for w in unclaimed if w.word == detection.word and _near(_centre(detection), w)), None)
+        if match is None:
+            false_alarms.append(detection)
+        else:
+            unclaimed.remove(match)
+            found.append(match)
+    return found, false_alarms
+
+
 def score(detections: Sequence, spoken: Sequence[Spoken], vocabulary: Sequence[str], seconds: float) -> Score:
     """Score ``detections`` (anything with ``word``, ``start``, ``end``) of one recording of ``seconds``."""
-    unclaimed = [w for w in spoken if w.word in vocabulary]
+    found, false_alarms = matched(detections, spoken, vocabulary)
     oov = [w for w in spoken if w.word not in vocabulary]
-    hits = false_alarms = oov_detections = 0
-    for detection in detections:
-        centre = (detection.start + detection.end) / 2
-        match = next((w for w in unclaimed if w.word == detection.word and _near(centre, w)), None)
-        if match is not None:
-            unclaimed.remove(match)
-            hits += 1
-            continue
-        false_alarms += 1
-        oov_detections += any(_near(centre, w) for w in oov)
-    return Score(len(spoken) - len(oov), hits, false_alarms, seconds / 60, len(oov), oov_detections)
+    oov_detections = sum(any(_near(_centre(d), w) for w in oov) for d in false_alarms)
+    return Score(len(spoken) - len(oov), len(found), len(false_alarms), seconds / 60, len(oov), oov_detections)
 
 
 def write_truth(path: Path, spoken: Sequence[Spoken]) -> None:
