@@ -60,7 +60,7 @@ def time_shift(waves: torch.Tensor, max_shift: int, generator: torch.Generator) 
 
 def add_neighbours(waves: torch.Tensor, offset: tuple[float, float], probability: float,
                    generator: torch.Generator) -> torch.Tensor:
-    """With ``probability``, add the next clip of the batch moved a random ``offset`` (seconds, either way), so
+    """With ``probability``, add the previous clip of the batch moved a random ``offset`` (seconds, either way), so
     that only the edge of its word lies in this window: the neighbouring word of continuous speech, which the
     model must not take for the word it is centred on. The label stays this clip's."""
     batch = waves.shape[0]

@@ -113,7 +113,8 @@ def matched(detections: Sequence, spoken: Sequence[Spoken], vocabulary: Sequence
     unclaimed = [w for w in spoken if w.word in vocabulary]
     found, false_alarms = [], []
     for detection in detections:
-        match = next((w for w in unclaimed if w.word == detection.word and _near(_centre(detection), w)), None)
+        centre = _centre(detection)
+        match = next((w for w in unclaimed if w.word == detection.word and _near(centre, w)), None)
         if match is None:
             false_alarms.append(detection)
         else:
