@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet -r "$requirements"
+.venv/bin/python -m pip install --quiet --no-cache-dir -r "$requirements"
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null; then
   echo "Installing Debian's chromium for the browser tests…"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
