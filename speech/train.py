@@ -81,6 +81,9 @@ SPEECH_COMMANDS_PREFIX = "speechcommands:"
 ROBUST_AUGMENTATION = dict(clip_probability=0.3, band_probability=0.3, quiet_probability=0.3)
 # Spotting: the share of an epoch each extra class gets relative to one word (unknown speech is varied).
 SPOTTING_SHARES = {SILENCE: 2.0, UNKNOWN: 4.0}
+# Distillation softens both models' logits by this temperature, so the student also learns which wrong words the
+# teacher finds close (Hinton et al. 2015); the soft term is scaled by its square to keep its gradient's size.
+DISTILL_TEMPERATURE = 2.0
 NON_WORDS_PER_CLIP, SILENCE_PER_CLIP = 0.3, 0.1  # derived clips per real word clip of a part
 
 
@@ -110,6 +113,10 @@ class TrainConfig:
     label_smoothing: float = 0.0     # training targets (1 - s) on the word, s spread over all classes
     ema: float = 0.0                 # keep an exponential moving average of the weights with this decay per step
                                      # (e.g. 0.999); validation and the saved weights use the average; 0 = off
+    teacher: list[str] = field(default_factory=list)  # distillation: also learn these checkpoints' mean
+                                     # softened probabilities on the same augmented clips (any architecture and
+                                     # input; the same classes)
+    distill_weight: float = 0.5      # with --teacher: the share of the loss that follows the teacher
     seed: int = 0
     device: str = "auto"
     out: str = "runs"
@@ -329,6 +336,7 @@ class Run:
     paths: dict
     initial_card: Optional[dict]
     averaged: Optional[AveragedModel] = None  # --ema: the moving average of the weights
+    teacher: Optional[Teacher] = None  # --teacher, fixed
 
     @property
     def kept_model(self) -> torch.nn.Module:
@@ -392,6 +400,7 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
     features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
     model = build_model(config.arch, features, len(config.classes))
     initial_card = initialize(model, features, config.classes, config.init) if config.init else None
+    teacher = load_teacher(config.teacher, config.classes, device) if config.teacher else None
     data = data or gather_data(config, rank)
     model = model.to(device, memory_format=torch.channels_last)
     masks = torch.nn.Sequential(T.FrequencyMasking(features.n_bins // 8, iid_masks=True),
@@ -407,7 +416,48 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                noise=data.noise.to(device), book_dropout=dropout_rates(model), paths=paths,
                initial_card=initial_card,
                averaged=AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
-               if config.ema else None)
+               if config.ema else None,
+               teacher=teacher)
+
+
+class Teacher(torch.nn.Module):
+    """One or more fixed models as one distillation teacher: float32 waveform ``[batch, 16000]`` -> log-probabilities
+    ``[batch, classes]`` softened by :data:`DISTILL_TEMPERATURE`, the mean of the members' probabilities. Each
+    member is a ``Sequential(Featurizer, model)``, so members may differ in architecture and input."""
+
+    def __init__(self, members: list[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        log_probabilities = torch.stack([F.log_softmax(member(waves).float() / DISTILL_TEMPERATURE, 1)
+                                         for member in self.members])
+        return torch.logsumexp(log_probabilities, 0) - math.log(len(self.members))
+
+
+def load_teacher(paths: list[str], classes: tuple[str, ...], device: torch.device) -> Teacher:
+    """The ``--teacher`` checkpoints as one fixed :class:`Teacher`. Raises TrainError when one is no checkpoint or
+    knows other classes than this run."""
+    members = []
+    for path in paths:
+        try:
+            payload = load_checkpoint(path)
+            model, features = model_from_checkpoint(payload)
+        except CheckpointError as error:
+            raise TrainError(f"--teacher: {error}") from None
+        if payload["classes"] != list(classes):
+            raise TrainError(f"--teacher: {path} knows {len(payload['classes'])} classes, not this run's "
+                             f"{len(classes)}; a teacher must have the same classes in the same order.")
+        members.append(torch.nn.Sequential(Featurizer(features), model))
+    return Teacher(members).to(device).eval().requires_grad_(False)
+
+
+def distillation_loss(logits: torch.Tensor, teacher_log_probabilities: torch.Tensor) -> torch.Tensor:
+    """KL divergence from the teacher's softened probabilities (:class:`Teacher`) to the student's ``logits``
+    softened alike, both ``[batch, classes]`` float32, scaled by the temperature squared; a scalar."""
+    t = DISTILL_TEMPERATURE
+    return F.kl_div(F.log_softmax(logits / t, 1), teacher_log_probabilities, log_target=True,
+                    reduction="batchmean") * t * t
 
 
 def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
@@ -420,8 +470,13 @@ def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
         x = run.masks(x)
     y = run.data.train_labels[indices].to(run.device)
     with run.autocast():
-        logits = run.step_model(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=run.config.label_smoothing)
+        logits = run.step_model(x.contiguous(memory_format=torch.channels_last)).float()
+        loss = F.cross_entropy(logits, y, label_smoothing=run.config.label_smoothing)
+        if run.teacher is not None:
+            with torch.no_grad():
+                teacher_log_probabilities = run.teacher(waves)
+            weight = run.config.distill_weight
+            loss = (1 - weight) * loss + weight * distillation_loss(logits, teacher_log_probabilities)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
@@ -624,6 +679,8 @@ def build_model_card(run: Run, state: TrainState) -> dict:
         "training": {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "max_epochs": config.epochs,
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
                      "label_smoothing": config.label_smoothing, "weight_ema": config.ema,
+                     **({"teacher": config.teacher, "distill_weight": config.distill_weight,
+                         "distill_temperature": DISTILL_TEMPERATURE} if config.teacher else {}),
                      "bf16_autocast": run.bf16, "seed": config.seed, "processes": run.world,
                      "train_seconds": round(state.elapsed, 1),
                      "command": "python -m speech.train " + " ".join(sys.argv[1:])},

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from speech import REPO_ROOT
-from speech.data import speaker_split
-from speech.evaluate import evaluate_clips
-from speech.model import load_checkpoint
+from speech.data import CLASSES, folder_clips, load_waveforms, speaker_split
+from speech.evaluate import evaluate_clips, predict_batches
+from speech.model import load_checkpoint, write_payload
 from speech.predict import Predictor
 from speech.train import Interrupt, TrainConfig, TrainError, epoch_indices, native_bf16, parse_args, train
-from tests.conftest import write_tree
+from tests.conftest import TONES, write_tree
 
 
 def config(tree: Path, out: Path, **overrides) -> TrainConfig:
@@ -102,6 +102,47 @@ def test_temporal_resnet_trains_and_continues_from_its_checkpoint(tiny_tree, tmp
                for k in before if "running" not in k and "num_batches" not in k)
     with pytest.raises(TrainError, match="not this run's book model"):
         train(config(tiny_tree, tmp_path / "wrong", init=str(first)))
+
+
+def test_distillation_follows_the_teacher_not_the_labels(tiny_tree, tmp_path):
+    """With the whole loss on the teacher, the student learns what the teacher says, even where it is wrong: a
+    teacher whose word rows are rotated (it calls every tone by the next word) makes a student that does too."""
+    train(config(tiny_tree, tmp_path / "t", arch="tcresnet", n_mels=40, name="teacher", epochs=4, max_lr=3e-3))
+    liar = load_checkpoint(tmp_path / "t" / "teacher.pt")
+    words = [CLASSES.index(w) for w in TONES]
+    for key in ("classifier.1.weight", "classifier.1.bias"):
+        liar["state_dict"][key][words] = liar["state_dict"][key][words[1:] + words[:1]].clone()
+    write_payload(tmp_path / "liar.pt", liar)
+    card = train(config(tiny_tree, tmp_path / "s", epochs=4, max_lr=3e-3, teacher=[str(tmp_path / "liar.pt")],
+                        distill_weight=1.0))
+    assert card["training"]["teacher"] == [str(tmp_path / "liar.pt")] and card["training"]["distill_weight"] == 1.0
+    waves = load_waveforms(folder_clips(tiny_tree, CLASSES))
+    said = {name: predict_batches(p.model, p.featurizer, waves).argmax(1) for name, p in
+            [("liar", Predictor.from_checkpoint(tmp_path / "liar.pt")),
+             ("student", Predictor.from_checkpoint(tmp_path / "s" / "mel.pt"))]}
+    assert (said["student"] == said["liar"]).float().mean() > 0.8
+    assert card["validation"]["accuracy"] < 0.5  # the labels were not what it learned
+    spotting = config(tiny_tree, tmp_path / "x", spotting=True, teacher=[str(tmp_path / "liar.pt")])
+    with pytest.raises(TrainError, match="--teacher: .* knows 30 classes, not this run's 32"):
+        train(spotting)
+
+
+def test_a_teacher_of_several_models_gives_their_mean_softened_probabilities():
+    from speech.train import DISTILL_TEMPERATURE, Teacher, distillation_loss
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, waves):
+            return self.logits
+
+    a, b = torch.randn(4, 30), torch.randn(4, 30)
+    teacher = Teacher([Fixed(a), Fixed(b)])(torch.zeros(4, 16000))
+    expected = ((a / DISTILL_TEMPERATURE).softmax(1) + (b / DISTILL_TEMPERATURE).softmax(1)) / 2
+    assert torch.allclose(teacher.exp(), expected, atol=1e-6)
+    assert distillation_loss(a, Teacher([Fixed(a)])(None)).abs() < 1e-5 < distillation_loss(b, teacher)
 
 
 def test_ctrl_c_saves_a_checkpoint(tiny_tree, tmp_path):
