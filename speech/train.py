@@ -435,16 +435,22 @@ class Teacher(torch.nn.Module):
         return torch.logsumexp(log_probabilities, 0) - math.log(len(self.members))
 
 
+def read_model(path: str, flag: str) -> tuple[dict, torch.nn.Module, FeatureConfig]:
+    """The checkpoint ``path`` that option ``flag`` names: (payload, model in eval mode, its features). Raises
+    TrainError, naming the option, when it is no checkpoint this version can build."""
+    try:
+        payload = load_checkpoint(path)
+        return (payload, *model_from_checkpoint(payload))
+    except CheckpointError as error:
+        raise TrainError(f"{flag}: {error}") from None
+
+
 def load_teacher(paths: list[str], classes: tuple[str, ...], device: torch.device) -> Teacher:
     """The ``--teacher`` checkpoints as one fixed :class:`Teacher`. Raises TrainError when one is no checkpoint or
     knows other classes than this run."""
     members = []
     for path in paths:
-        try:
-            payload = load_checkpoint(path)
-            model, features = model_from_checkpoint(payload)
-        except CheckpointError as error:
-            raise TrainError(f"--teacher: {error}") from None
+        payload, model, features = read_model(path, "--teacher")
         if payload["classes"] != list(classes):
             raise TrainError(f"--teacher: {path} knows {len(payload['classes'])} classes, not this run's "
                              f"{len(classes)}; a teacher must have the same classes in the same order.")
@@ -620,11 +626,7 @@ def initialize(model: torch.nn.Module, features: FeatureConfig, classes: tuple[s
     more data); returns that checkpoint's card (empty when it has none). When the classes differ (a 30-word
     model starting the spotting model) every layer but the last is loaded and the last starts fresh.
     Raises TrainError on another mismatch."""
-    try:
-        payload = load_checkpoint(path)
-        source, source_features = model_from_checkpoint(payload)
-    except CheckpointError as error:
-        raise TrainError(f"--init: {error}") from None
+    payload, source, source_features = read_model(path, "--init")
     if source.arch != model.arch or source_features != features:
         raise TrainError(f"--init: {path} holds a {source.arch} model on {source_features.variant} features "
                          f"{source_features.to_dict()}, not this run's {model.arch} model on {features.to_dict()}.")
