@@ -4,7 +4,7 @@ from speech.explore import WINDOW_SIZES, bin_frequencies, fft_size, frame_times,
 from speech.features import WINDOWS, FeatureConfig
 from speech.hear import MAX_SECONDS, audible_part, reconstruct
 from speech.plots import SCALES, spectrogram_figure
-from speech.ui import clip_picker, play_reconstruction
+from speech.ui import clip_picker, play_reconstruction, plotly_in_frame
 
 st.title("Spectrogram")
 st.markdown(
@@ -40,7 +40,7 @@ def explorer(wave, window: str, scale: str, log_frequency: bool):
     cols[4].metric("Hop", f"{numbers.hop_ms:.1f} ms")
     st.caption("Zero-padding (n_fft larger than the window) samples the same blurred spectrum on finer bins: the "
                "bin spacing shrinks, the frequency resolution does not.")
-    st.plotly_chart(spectrogram_figure(power, frame_times(power.shape[1], config), bin_frequencies(config), scale,
+    plotly_in_frame(spectrogram_figure(power, frame_times(power.shape[1], config), bin_frequencies(config), scale,
                                        log_frequency, f"Window {win_length} samples, hop {hop_length}, "
                                                       f"n_fft {config.n_fft}"), key="spectrogram")
     st.markdown("**Hear it.** The power spectrogram above has lost the phase; the complex STFT keeps it. Turn both "

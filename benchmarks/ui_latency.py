@@ -22,8 +22,7 @@ from speech.catalog import example_files  # noqa: E402
 from tests.test_browser import (  # noqa: E402
     UPLOADED,
     chromium,
-    seconds_to_paint,
-    settle,
+    slider_to_figure,
     streamlit_server,
     upload_to_prediction,
 )
@@ -39,17 +38,6 @@ def cold_start(browser, repo: Path) -> float:
         seconds = time.perf_counter() - started
         tab.close()
     return seconds
-
-
-def slider_to_figure(tab, url: str) -> float:
-    """Seconds from one step of the window-size slider (480 -> 512) to the figure titled with the new window."""
-    tab.goto(f"{url}/Spectrogram")
-    settle(tab)
-    tab.get_by_text("Window 480 samples").first.wait_for(timeout=60_000)
-    thumb = tab.get_by_role("slider").first
-    thumb.focus()
-    return seconds_to_paint(tab, lambda: thumb.press("ArrowRight"), ".js-plotly-plot",
-                            "Window 512 samples")
 
 
 def fresh_clips(count: int) -> list[Path]:

@@ -12,7 +12,8 @@ complex    real and imaginary parts (magnitude compressed)     ``[2, 257, 101]``
 =========  ==================================================  =====================
 
 Each clip's features are standardized (``FeatureConfig.standardize``) so that loud and quiet
-recordings of a word look alike to the model.
+recordings of a word look alike to the model. With ``FeatureConfig.top_db`` the log variants are in dB,
+floored at each clip's peak minus ``top_db`` (torchaudio's ``AmplitudeToDB``).
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class FeatureConfig:
     f_min: float = 0.0
     f_max: Optional[float] = None
     standardize: bool = True  # per clip: zero mean, unit variance (log variants) or unit RMS (complex)
+    top_db: Optional[float] = None  # log variants: floor each clip's power at its peak minus this many dB
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -61,6 +63,8 @@ class FeatureConfig:
             raise ValueError(f"Unknown window {self.window!r}; choose one of {', '.join(WINDOWS)}.")
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({self.win_length}) must not exceed n_fft ({self.n_fft}).")
+        if self.top_db is not None and (self.top_db <= 0 or self.variant == "complex"):
+            raise ValueError(f"top_db ({self.top_db}) must be a positive number of dB, for a log variant.")
 
     @property
     def channels(self) -> int:
@@ -105,6 +109,9 @@ class Featurizer(nn.Module):
             self.transform = mel_transform(config)
         else:
             self.transform = spectrogram_transform(config, power=None if config.variant == "complex" else 2.0)
+        # The floor makes a band a microphone or phone line removed look like the quiet parts of any clip,
+        # instead of an extreme log(0) that dominates the standardisation.
+        self.to_db = None if config.top_db is None else T.AmplitudeToDB("power", top_db=config.top_db)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.dim() == 1:
@@ -117,7 +124,10 @@ class Featurizer(nn.Module):
             if self.config.standardize:  # scale only: the sign of real/imaginary parts carries the phase
                 features = features / features.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp_min(LOG_FLOOR)
             return features
-        features = torch.log(spec + LOG_FLOOR).unsqueeze(1)
+        if self.to_db is None:
+            features = torch.log(spec + LOG_FLOOR).unsqueeze(1)
+        else:  # 4-D, so that AmplitudeToDB floors each clip at its own peak
+            features = self.to_db(spec.unsqueeze(1))
         if self.config.standardize:  # a gain change is an offset in log power: removing the mean ignores it
             mean = features.mean((1, 2, 3), keepdim=True)
             features = (features - mean) / features.std((1, 2, 3), keepdim=True).clamp_min(LOG_FLOOR)

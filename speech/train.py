@@ -92,6 +92,7 @@ class TrainConfig:
     variant: str = "baseline"
     arch: str = "book"               # "book": the book's CNN; "tcresnet": the extra temporal-convolution ResNet
     n_mels: int = 128                # mel bands of the mel variant
+    top_db: float = 0.0              # floor each clip's log power at its peak minus this many dB; 0 = off
     data: list[str] = field(default_factory=lambda: ["../shared/speech_commands_real"])
     extra_train: list[str] = field(default_factory=list)
     download: bool = False           # download Speech Commands for speechcommands:ROOT sources
@@ -397,7 +398,7 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
              [("best", ".pt"), ("last", ".last.pt"), ("log", ".log.csv"), ("card", ".card.json"),
               ("lr_find", ".lr_find.csv")]}
     # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
-    features = FeatureConfig(variant=config.variant, n_mels=config.n_mels)
+    features = FeatureConfig(variant=config.variant, n_mels=config.n_mels, top_db=config.top_db or None)
     model = build_model(config.arch, features, len(config.classes))
     initial_card = initialize(model, features, config.classes, config.init) if config.init else None
     teacher = load_teacher(config.teacher, config.classes, device) if config.teacher else None

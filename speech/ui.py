@@ -3,10 +3,15 @@ module that imports Streamlit; no computation lives here, only the calls into ``
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Optional
 
+import plotly
 import streamlit as st
+import streamlit.components.v1 as components
 import torch
 
 from speech import EXAMPLES_DIR, REPO_ROOT, saliency, spot
@@ -24,6 +29,28 @@ from speech.recordings import Spoken, read_truth
 from speech.results import Progress, Source, evaluation_source
 from speech.saliency import SALIENT_SHARE
 from speech.spot import closest_word
+
+FRAME_PAGE = Path(__file__).with_name("plotly_frame") / "index.html"
+
+
+@st.cache_resource(show_spinner=False)
+def _plotly_frame():
+    """The component behind :func:`plotly_in_frame`. Streamlit serves a component's files from one folder and
+    follows no link out of it, so the page and the plotly package's own ``plotly.min.js`` are copied into one."""
+    folder = Path(tempfile.gettempdir()) / f"speech-plotly-frame-{plotly.__version__}"
+    folder.mkdir(exist_ok=True)
+    for source in (FRAME_PAGE, Path(plotly.__file__).parent / "package_data" / "plotly.min.js"):
+        partial = folder / f".{source.name}.{os.getpid()}"  # a rename is atomic: no server reads half a file
+        shutil.copyfile(source, partial)
+        os.replace(partial, folder / source.name)
+    return components.declare_component("plotly_frame", path=str(folder))
+
+
+def plotly_in_frame(figure, key: str) -> None:
+    """Draw ``figure`` in a component iframe that stays mounted across reruns: a new figure is one ``Plotly.react``
+    in a small document, instead of a redraw that makes the whole page lay out again."""
+    _plotly_frame()(figure=figure.to_json(), key=key, default=None)
+
 
 SOURCES = ("Bundled example", "Upload a file", "Record with the microphone")
 UPLOAD_HELP = "WAV, FLAC, OGG or MP3 — any sample rate, mono or stereo, up to 10 minutes"

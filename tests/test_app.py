@@ -89,6 +89,7 @@ def test_a_ten_minute_upload_gives_small_figures():
         app.run()
         assert not app.exception and not app.error
         sizes = [len(chart.proto.spec) for chart in app.get("plotly_chart")]
+        sizes += [len(frame.proto.json_args) for frame in app.get("component_instance")]  # speech.ui.plotly_in_frame
         assert sizes and max(sizes) < 1_000_000, sizes  # the 9.6 M samples themselves would be > 100 MB
 
 

@@ -238,29 +238,35 @@ def audio_uploader(tab):
 # Timing from the test's side would add the time Playwright's polls wait behind the renderer's plotly work.
 PAINT_CLOCK = """() => {
   const clock = window.__paintClock = {want: null, action: null, found: false, painted: null};
+  // the page and the documents of its same-origin iframes (components such as speech.ui.plotly_in_frame)
+  const documents = () => [document, ...[...document.querySelectorAll('iframe')].map(frame => {
+    try { return frame.contentDocument; } catch (error) { return null; }
+  }).filter(Boolean)];
   for (const type of ['change', 'keydown']) {
     document.addEventListener(type, () => {
       if (clock.want && clock.action === null) clock.action = performance.now();
     }, true);
   }
-  new MutationObserver(() => {
+  const check = () => {
     if (!clock.want || clock.action === null || clock.found) return;
     const [selector, text] = clock.want;
-    if ([...document.querySelectorAll(selector)].some(element => element.textContent.includes(text))) {
+    if (documents().some(d => [...d.querySelectorAll(selector)].some(element => element.textContent.includes(text)))) {
       clock.found = true;  // a timeout queued from a frame callback runs once that frame is painted
       requestAnimationFrame(() => setTimeout(() => { clock.painted = performance.now(); }, 0));
     }
-  }).observe(document, {subtree: true, childList: true, characterData: true});
+  };
+  const everything = {subtree: true, childList: true, characterData: true};
+  for (const d of documents()) new MutationObserver(check).observe(d, everything);
 }"""
 
 
 def seconds_to_paint(tab, act, selector: str, text: str) -> float:
     """Seconds on the page's clock from the change or keydown event that ``act()`` causes to the first painted frame
-    with an element matching ``selector`` that contains ``text`` (absent before). Call after each navigation."""
+    with an element matching ``selector`` that contains ``text`` (absent before), in the page or one of its
+    same-origin iframes. Call after each navigation, once the page is settled."""
     tab.evaluate(PAINT_CLOCK)
     tab.evaluate("want => { window.__paintClock.want = want; }", [selector, text])
     act()
-    tab.locator(selector).filter(has_text=text).first.wait_for(timeout=60_000)
     tab.wait_for_function("window.__paintClock.painted !== null", timeout=60_000)
     return tab.evaluate("(window.__paintClock.painted - window.__paintClock.action) / 1000")
 
@@ -272,6 +278,25 @@ def upload_to_prediction(tab, url: str, clip: Path = UPLOADED) -> float:
     tab.get_by_role("tab", name="Upload a file").click()
     return seconds_to_paint(tab, lambda: audio_uploader(tab).set_input_files(str(clip)), '[data-testid="stMetric"]',
                             "Prediction")
+
+
+def slider_to_figure(tab, url: str) -> float:
+    """Seconds from one step of the window-size slider (480 -> 512) to the Spectrogram page's figure, drawn in its
+    own frame (``speech.ui.plotly_in_frame``), titled with the new window."""
+    tab.goto(f"{url}/Spectrogram")
+    settle(tab)
+    tab.frame_locator("iframe").first.get_by_text("Window 480 samples").first.wait_for(timeout=60_000)
+    thumb = tab.get_by_role("slider").first
+    thumb.focus()
+    return seconds_to_paint(tab, lambda: thumb.press("ArrowRight"), ".js-plotly-plot", "Window 512 samples")
+
+
+def test_the_window_slider_redraws_the_framed_spectrogram(page, server):
+    print(f"window slider to figure: {slider_to_figure(page, server):.2f} s")
+    figure = page.frame_locator("iframe").first.locator(".js-plotly-plot")
+    assert "n_fft 512" in figure.inner_text() and figure.locator(".heatmaplayer image").count() == 1
+    no_exception(page)
+    shoot(page, "spectrogram_window_512")
 
 
 @needs_checkpoints

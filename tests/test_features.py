@@ -13,6 +13,7 @@ from speech.explore import (
     frame_times,
     inverse_dft_error,
     mel_centres,
+    mel_spectrogram,
     mfcc,
     resolution,
     spectrogram,
@@ -106,6 +107,8 @@ def test_invalid_config_is_refused():
         FeatureConfig(variant="wavelet")
     with pytest.raises(ValueError, match="n_fft"):
         FeatureConfig(win_length=1024, n_fft=512)
+    with pytest.raises(ValueError, match="top_db"):
+        FeatureConfig(variant="complex", top_db=45.0)
 
 
 @pytest.mark.parametrize("variant", ["baseline", "mel", "complex"])
@@ -117,3 +120,17 @@ def test_standardized_features_ignore_the_recording_level(variant):
     assert float((quiet - loud).abs().mean()) < (0.1 if variant != "complex" else 1e-4)
     if variant != "complex":
         assert abs(float(loud.mean())) < 1e-4 and float(loud.std()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_top_db_floors_each_clip_at_its_own_peak():
+    """A removed band sits top_db below the clip's peak instead of at log(0), whatever else is in the batch."""
+    config = FeatureConfig(variant="mel", n_mels=64, standardize=False, top_db=45.0)
+    speech_like = torch.randn(SR) * 0.1
+    phone_line = torch.fft.irfft(torch.fft.rfft(speech_like) * (torch.fft.rfftfreq(SR, 1 / SR) < 3400), n=SR)
+    floored = Featurizer(config)(torch.stack([phone_line, phone_line * 0.1]))  # [2, 1, 64, 101] in dB
+    unfloored = 10 * torch.log10(mel_spectrogram(phone_line, config).clamp_min(1e-10))  # [64, 101]
+    peak = float(unfloored.max())
+    assert torch.allclose(floored[0, 0], unfloored.clamp_min(peak - 45.0), atol=1e-3)
+    assert torch.allclose(floored[1], floored[0] - 20.0, atol=1e-2)  # 0.1 in amplitude: its own peak, 20 dB down
+    # the top band, far above the line's 3400 Hz, is the floor (but for the edge frames, which hear the wrap-around)
+    assert float(mel_centres(config)[-1]) > 3400 and bool((floored[0, 0, -1, 1:-1] == peak - 45.0).all())
