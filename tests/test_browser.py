@@ -236,28 +236,26 @@ def audio_uploader(tab):
 # The page's own clock, for what a user waits for: from the user's action (the first change or keydown event after
 # `want` is set) to the first frame painted with an element matching `want` (a selector and a text it contains).
 # Timing from the test's side would add the time Playwright's polls wait behind the renderer's plotly work.
-PAINT_CLOCK = """() => {
-  const clock = window.__paintClock = {want: null, action: null, found: false, painted: null};
-  // the page and the documents of its same-origin iframes (components such as speech.ui.plotly_in_frame)
-  const documents = () => [document, ...[...document.querySelectorAll('iframe')].map(frame => {
-    try { return frame.contentDocument; } catch (error) { return null; }
-  }).filter(Boolean)];
-  for (const type of ['change', 'keydown']) {
-    document.addEventListener(type, () => {
+# The page's document and those of its same-origin iframes (components such as speech.ui.plotly_in_frame); a
+# cross-origin frame's contentDocument is null.
+DOCUMENTS = "[document, ...[...document.querySelectorAll('iframe')].map(f => f.contentDocument)].filter(Boolean)"
+SHOWS = f"""([selector, text]) => {DOCUMENTS}.some(
+  d => [...d.querySelectorAll(selector)].some(element => element.textContent.includes(text)))"""
+PAINT_CLOCK = f"""() => {{
+  const clock = window.__paintClock = {{want: null, action: null, found: false, painted: null}};
+  for (const type of ['change', 'keydown']) {{
+    document.addEventListener(type, () => {{
       if (clock.want && clock.action === null) clock.action = performance.now();
-    }, true);
-  }
-  const check = () => {
-    if (!clock.want || clock.action === null || clock.found) return;
-    const [selector, text] = clock.want;
-    if (documents().some(d => [...d.querySelectorAll(selector)].some(element => element.textContent.includes(text)))) {
-      clock.found = true;  // a timeout queued from a frame callback runs once that frame is painted
-      requestAnimationFrame(() => setTimeout(() => { clock.painted = performance.now(); }, 0));
-    }
-  };
-  const everything = {subtree: true, childList: true, characterData: true};
-  for (const d of documents()) new MutationObserver(check).observe(d, everything);
-}"""
+    }}, true);
+  }}
+  const check = () => {{
+    if (!clock.want || clock.action === null || clock.found || !({SHOWS})(clock.want)) return;
+    clock.found = true;  // a timeout queued from a frame callback runs once that frame is painted
+    requestAnimationFrame(() => setTimeout(() => {{ clock.painted = performance.now(); }}, 0));
+  }};
+  const everything = {{subtree: true, childList: true, characterData: true}};
+  for (const d of {DOCUMENTS}) new MutationObserver(check).observe(d, everything);
+}}"""
 
 
 def seconds_to_paint(tab, act, selector: str, text: str) -> float:
@@ -281,11 +279,11 @@ def upload_to_prediction(tab, url: str, clip: Path = UPLOADED) -> float:
 
 
 def slider_to_figure(tab, url: str) -> float:
-    """Seconds from one step of the window-size slider (480 -> 512) to the Spectrogram page's figure, drawn in its
-    own frame (``speech.ui.plotly_in_frame``), titled with the new window."""
+    """Seconds from one step of the window-size slider (480 -> 512) to the Spectrogram page's figure (in the page or,
+    since ``speech.ui.plotly_in_frame``, in its own frame) titled with the new window."""
     tab.goto(f"{url}/Spectrogram")
     settle(tab)
-    tab.frame_locator("iframe").first.get_by_text("Window 480 samples").first.wait_for(timeout=60_000)
+    tab.wait_for_function(SHOWS, arg=[".js-plotly-plot", "Window 480 samples"], timeout=60_000)
     thumb = tab.get_by_role("slider").first
     thumb.focus()
     return seconds_to_paint(tab, lambda: thumb.press("ArrowRight"), ".js-plotly-plot", "Window 512 samples")
