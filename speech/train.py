@@ -90,7 +90,7 @@ NON_WORDS_PER_CLIP, SILENCE_PER_CLIP = 0.3, 0.1  # derived clips per real word c
 @dataclass
 class TrainConfig:
     variant: str = "baseline"
-    arch: str = "book"               # "book": the book's CNN; "tcresnet": the extra temporal-convolution ResNet
+    arch: str = "book"               # "book": the book's CNN; extras: "tcresnet" (temporal convolutions), "bcresnet"
     n_mels: int = 128                # mel bands of the mel variant
     top_db: float = 0.0              # floor each clip's log power at its peak minus this many dB; 0 = off
     data: list[str] = field(default_factory=lambda: ["../shared/speech_commands_real"])
@@ -398,8 +398,11 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
              [("best", ".pt"), ("last", ".last.pt"), ("log", ".log.csv"), ("card", ".card.json"),
               ("lr_find", ".lr_find.csv")]}
     # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
-    features = FeatureConfig(variant=config.variant, n_mels=config.n_mels, top_db=config.top_db or None)
-    model = build_model(config.arch, features, len(config.classes))
+    try:
+        features = FeatureConfig(variant=config.variant, n_mels=config.n_mels, top_db=config.top_db or None)
+        model = build_model(config.arch, features, len(config.classes))
+    except ValueError as error:  # an unknown variant or architecture, or features the architecture cannot take
+        raise TrainError(str(error)) from None
     initial_card = initialize(model, features, config.classes, config.init) if config.init else None
     teacher = load_teacher(config.teacher, config.classes, device) if config.teacher else None
     data = data or gather_data(config, rank)

@@ -6,6 +6,7 @@ import torch
 from speech.catalog import best_checkpoint, checkpoint_files, read_model_card
 from speech.features import FeatureConfig
 from speech.model import (
+    BroadcastResNet,
     CheckpointError,
     SpeechCNN,
     TemporalResNet,
@@ -71,6 +72,24 @@ def test_temporal_resnet_shapes_and_batch_of_one():
     assert 0.4e6 < sum(p.numel() for p in model.parameters()) < 0.7e6
     with pytest.raises(ValueError, match="Unknown architecture"):
         build_model("transformer", features, 30)
+
+
+def test_broadcast_resnet_shapes_broadcast_and_bins():
+    features = FeatureConfig(variant="mel", n_mels=40)
+    model = build_model("bcresnet", features, 30).eval()
+    assert isinstance(model, BroadcastResNet)
+    assert model(torch.randn(3, 1, 40, 101)).shape == (3, 30)
+    assert model(torch.randn(1, 1, 40, 101)).shape == (1, 30)
+    assert 40e3 < sum(p.numel() for p in model.parameters()) < 70e3  # BC-ResNet-3
+    # The 1-D branch sees the map averaged over frequency: its output is the same for every frequency row.
+    block = model.blocks[1]
+    x = torch.randn(2, 24, 20, 101)
+    frequency = block.frequency(x)
+    assert torch.allclose(block(x), torch.relu(frequency + block.time(frequency.mean(2, keepdim=True)) + x))
+    assert build_model("bcresnet", FeatureConfig(variant="mel", n_mels=80), 30).eval()(
+        torch.randn(2, 1, 80, 101)).shape == (2, 30)
+    with pytest.raises(ValueError, match="multiple of 40"):
+        build_model("bcresnet", FeatureConfig(variant="mel", n_mels=64), 30)
 
 
 def test_checkpoint_records_the_architecture(tmp_path):
