@@ -183,24 +183,24 @@ def test_results_page_switches_models_and_bounds_the_flow_threshold():
     assert not app.exception
     # one accuracy row per model; the book's three are chosen at first, extra architectures on request
     assert len(table_with(app, "model")) == min(len(available_checkpoints()), 3)
-    app.multiselect[0].set_value(["mel"]).run()
+    app.multiselect[0].set_value(["baseline"]).run()
     assert not app.exception
     assert len(table_with(app, "model")) == 1
-    flows = app.slider(key="flows-mel")
-    assert flows.max >= 2  # the largest error flow of the bundled examples
+    flows = app.slider(key="flows-baseline")
+    assert flows.max >= 2  # baseline's largest error flow on the bundled examples (the slider is off below 2)
     flows.set_value(flows.max).run()
     assert not app.exception
-    title = next(t for t in figure_titles(app) if t.startswith("mel: predictions → targets"))
+    title = next(t for t in figure_titles(app) if t.startswith("baseline: predictions → targets"))
     assert f"flows under {int(flows.max)} clips hidden" in title and not title.split("<sup>")[1].startswith("0 of")
     assert not app.get("audio")
-    pair = app.selectbox(key="pair-mel")
+    pair = app.selectbox(key="pair-baseline")
     pair.set_value(pair.options[1]).run()  # the most confused pair: as a click on its confusion cell does
     assert not app.exception
     target, predicted = pair.options[1].split(" (")[0].split(" → ")
-    assert any(f"of '{target}' that mel took for '{predicted}'" in m.value for m in app.markdown)
-    assert app.get("audio") and any(t.startswith("Where mel looked") for t in figure_titles(app))
-    assert table_with(app, "mel") is not None  # every chosen model's top 3 for the clip
-    assert any(t.startswith("mel: embedding of the") for t in figure_titles(app))
+    assert any(f"of '{target}' that baseline took for '{predicted}'" in m.value for m in app.markdown)
+    assert app.get("audio") and any(t.startswith("Where baseline looked") for t in figure_titles(app))
+    assert table_with(app, "baseline") is not None  # every chosen model's top 3 for the clip
+    assert any(t.startswith("baseline: embedding of the") for t in figure_titles(app))
 
 
 @pytest.mark.skipif(not SHIPPED_SUMMARY.is_file(), reason="no input comparison shipped")
