@@ -63,24 +63,20 @@ def test_round_trip_and_errors(tmp_path):
         Predictor.from_checkpoint(tmp_path / "mismatched.pt")
 
 
-def test_temporal_resnet_shapes_and_batch_of_one():
-    features = FeatureConfig(variant="mel", n_mels=40)
-    model = build_model("tcresnet", features, 30).eval()
-    assert isinstance(model, TemporalResNet)
+@pytest.mark.parametrize("arch,cls,parameters", [("tcresnet", TemporalResNet, (0.4e6, 0.7e6)),
+                                                   ("bcresnet", BroadcastResNet, (40e3, 70e3))])  # BC-ResNet-3
+def test_extra_architectures_shapes_and_batch_of_one(arch, cls, parameters):
+    model = build_model(arch, FeatureConfig(variant="mel", n_mels=40), 30).eval()
+    assert isinstance(model, cls)
     assert model(torch.randn(3, 1, 40, 101)).shape == (3, 30)
     assert model(torch.randn(1, 1, 40, 101)).shape == (1, 30)
-    assert 0.4e6 < sum(p.numel() for p in model.parameters()) < 0.7e6
+    assert parameters[0] < sum(p.numel() for p in model.parameters()) < parameters[1]
     with pytest.raises(ValueError, match="Unknown architecture"):
-        build_model("transformer", features, 30)
+        build_model("transformer", FeatureConfig(variant="mel", n_mels=40), 30)
 
 
-def test_broadcast_resnet_shapes_broadcast_and_bins():
-    features = FeatureConfig(variant="mel", n_mels=40)
-    model = build_model("bcresnet", features, 30).eval()
-    assert isinstance(model, BroadcastResNet)
-    assert model(torch.randn(3, 1, 40, 101)).shape == (3, 30)
-    assert model(torch.randn(1, 1, 40, 101)).shape == (1, 30)
-    assert 40e3 < sum(p.numel() for p in model.parameters()) < 70e3  # BC-ResNet-3
+def test_broadcast_resnet_broadcasts_and_takes_multiples_of_40_bins():
+    model = build_model("bcresnet", FeatureConfig(variant="mel", n_mels=40), 30).eval()
     # The 1-D branch sees the map averaged over frequency: its output is the same for every frequency row.
     block = model.blocks[1]
     x = torch.randn(2, 24, 20, 101)
