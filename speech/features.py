@@ -65,6 +65,12 @@ class FeatureConfig:
             raise ValueError(f"win_length ({self.win_length}) must not exceed n_fft ({self.n_fft}).")
         if self.top_db is not None and (self.top_db <= 0 or self.variant == "complex"):
             raise ValueError(f"top_db ({self.top_db}) must be a positive number of dB, for a log variant.")
+        nyquist = self.sample_rate / 2
+        if not 0 <= self.f_min < (self.f_max or nyquist) <= nyquist:
+            raise ValueError(f"The mel band {self.f_min:g}-{self.f_max or nyquist:g} Hz must rise from f_min "
+                             f"to f_max within 0-{nyquist:g} Hz.")
+        if (self.f_min or self.f_max is not None) and self.variant != "mel":
+            raise ValueError(f"f_min and f_max set the mel bands; the {self.variant} variant has none.")
 
     @property
     def channels(self) -> int:

@@ -93,6 +93,8 @@ class TrainConfig:
     arch: str = "book"               # "book": the book's CNN; extras: "tcresnet" (temporal convolutions), "bcresnet"
     n_mels: int = 128                # mel bands of the mel variant
     top_db: float = 0.0              # floor each clip's log power at its peak minus this many dB; 0 = off
+    f_min: float = 0.0               # lowest and highest frequency (Hz) the mel bands cover; f_max 0 = 8 kHz.
+    f_max: float = 0.0               # 300 and 3400 keep only a telephone line's band
     data: list[str] = field(default_factory=lambda: ["../shared/speech_commands_real"])
     extra_train: list[str] = field(default_factory=list)
     download: bool = False           # download Speech Commands for speechcommands:ROOT sources
@@ -399,7 +401,8 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
               ("lr_find", ".lr_find.csv")]}
     # The model first: a wrong variant, architecture or --init checkpoint fails before minutes of decoding.
     try:
-        features = FeatureConfig(variant=config.variant, n_mels=config.n_mels, top_db=config.top_db or None)
+        features = FeatureConfig(variant=config.variant, n_mels=config.n_mels, f_min=config.f_min,
+                                 f_max=config.f_max or None, top_db=config.top_db or None)
         model = build_model(config.arch, features, len(config.classes))
     except ValueError as error:  # an unknown variant or architecture, or features the architecture cannot take
         raise TrainError(str(error)) from None

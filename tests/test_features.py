@@ -109,6 +109,12 @@ def test_invalid_config_is_refused():
         FeatureConfig(win_length=1024, n_fft=512)
     with pytest.raises(ValueError, match="top_db"):
         FeatureConfig(variant="complex", top_db=45.0)
+    with pytest.raises(ValueError, match="must rise"):
+        FeatureConfig(variant="mel", f_min=3400.0, f_max=300.0)
+    with pytest.raises(ValueError, match="must rise"):
+        FeatureConfig(variant="mel", f_max=9000.0)
+    with pytest.raises(ValueError, match="has none"):
+        FeatureConfig(variant="baseline", f_min=300.0)
 
 
 @pytest.mark.parametrize("variant", ["baseline", "mel", "complex"])

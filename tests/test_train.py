@@ -216,6 +216,8 @@ def test_cli_reports_a_run_that_cannot_start(tmp_path, tiny_tree, capsys):
     assert "Unknown architecture 'rnn'" in capsys.readouterr().err
     assert main(["--data", str(tiny_tree), "--arch", "bcresnet", "--variant", "baseline", "--out", str(tmp_path)]) == 2
     assert "bcresnet needs a multiple of 40 frequency rows" in capsys.readouterr().err
+    assert main(["--data", str(tiny_tree), "--f-min", "300", "--out", str(tmp_path)]) == 2
+    assert "the baseline variant has none" in capsys.readouterr().err
 
 
 def test_spotting_run_adds_silence_and_unknown_and_starts_from_a_word_model(tiny_tree, tmp_path):
