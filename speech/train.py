@@ -108,6 +108,8 @@ class TrainConfig:
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
+    noise_probability: float = 0.5   # share of clips mixed with background noise
+    min_snr_db: float = 5.0          # the noise's SNR is drawn from [this, 25] dB
     spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
     neighbours: float = 0.0          # share of clips that also hear the edge of a neighbouring word (continuous
                                      # speech, as the spotting windows do); 0 = off
@@ -417,6 +419,8 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                featurizer=Featurizer(features).to(device), data=data,
                optimizer=torch.optim.Adam(model.parameters(), lr=config.max_lr),
                augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed),
+                                          noise_probability=config.noise_probability,
+                                          snr_db=(config.min_snr_db, AugmentConfig.snr_db[1]),
                                           neighbour_probability=config.neighbours,
                                           **(ROBUST_AUGMENTATION if config.robust else {})),
                masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
