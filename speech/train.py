@@ -78,7 +78,6 @@ from speech.model import (
 from speech.results import training_history
 
 SPEECH_COMMANDS_PREFIX = "speechcommands:"
-ROBUST_AUGMENTATION = dict(clip_probability=0.3, band_probability=0.3, quiet_probability=0.3)
 # Spotting: the share of an epoch each extra class gets relative to one word (unknown speech is varied).
 SPOTTING_SHARES = {SILENCE: 2.0, UNKNOWN: 4.0}
 # Distillation softens both models' logits by this temperature, so the student also learns which wrong words the
@@ -108,6 +107,7 @@ class TrainConfig:
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
+    robust_probability: float = 0.3  # with --robust: the share of clips each of those effects hits
     noise_probability: float = 0.5   # share of clips mixed with background noise
     min_snr_db: float = 5.0          # the noise's SNR is drawn from [this, 25] dB
     spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
@@ -383,6 +383,11 @@ class Run:
         return self.rank == 0
 
 
+def microphone_effects(probability: float) -> dict:
+    """AugmentConfig fields of --robust: clipping, a band and a quiet take, each hitting this share of clips."""
+    return dict(clip_probability=probability, band_probability=probability, quiet_probability=probability)
+
+
 def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
     """Start the process group (under torchrun), build the model, decode the data (unless ``data`` is given
     already decoded, as benchmarks do)."""
@@ -422,7 +427,8 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                                           noise_probability=config.noise_probability,
                                           snr_db=(config.min_snr_db, AugmentConfig.snr_db[1]),
                                           neighbour_probability=config.neighbours,
-                                          **(ROBUST_AUGMENTATION if config.robust else {})),
+                                          **(microphone_effects(config.robust_probability) if config.robust
+                                             else {})),
                masks=masks, generator=torch.Generator(device=device).manual_seed(config.seed * 1000 + rank),
                noise=data.noise.to(device), book_dropout=dropout_rates(model), paths=paths,
                initial_card=initial_card,

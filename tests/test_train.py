@@ -87,11 +87,13 @@ def test_weight_average_is_what_is_validated_and_saved(tiny_tree, tmp_path):
 
 def test_temporal_resnet_trains_and_continues_from_its_checkpoint(tiny_tree, tmp_path):
     card = train(config(tiny_tree, tmp_path / "first", arch="tcresnet", n_mels=40, name="tc", epochs=4,
-                        max_lr=3e-3, speed=0.1, f_min=300.0, f_max=3400.0, noise_probability=0.8, min_snr_db=0.0))
+                        max_lr=3e-3, speed=0.1, f_min=300.0, f_max=3400.0, noise_probability=0.8, min_snr_db=0.0,
+                        robust=True, robust_probability=0.5))
     assert card["arch"] == "tcresnet" and card["features"]["n_mels"] == 40
     assert (card["features"]["f_min"], card["features"]["f_max"]) == (300.0, 3400.0)
     assert card["augmentation"]["speed"] == [0.9, 1.1]
     assert card["augmentation"]["noise_probability"] == 0.8 and card["augmentation"]["snr_db"] == [0.0, 25.0]
+    assert card["augmentation"]["clip_probability"] == card["augmentation"]["quiet_probability"] == 0.5
     train_losses = [float(r["loss"]) for r in read_log(tmp_path / "first" / "tc.log.csv") if r["set"] == "train"]
     assert train_losses[-1] < train_losses[0] - 0.3
     first = tmp_path / "first" / "tc.pt"
