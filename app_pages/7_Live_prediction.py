@@ -1,7 +1,7 @@
 import streamlit as st
 
 from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, model_window
-from speech.catalog import CLASSES, best_checkpoint
+from speech.catalog import CLASSES, ROBUST, best_checkpoint
 from speech.plots import waveform_figure
 from speech.spot import SPOTTING_CHECKPOINT, rejected
 from speech.ui import (
@@ -47,7 +47,7 @@ try:
 except AudioError as error:
     st.error(str(error))
     st.stop()
-warn_about(clip)
+warn_about(clip, ROBUST if ROBUST in checkpoints else None)
 
 predictors = {name: p for name in chosen if (p := load_predictor(name, checkpoints[name])) is not None}
 if own is not None:

@@ -26,6 +26,8 @@ SPOTTING_CLASSES: tuple[str, ...] = CLASSES + (SILENCE, UNKNOWN)
 RESERVED_WORDS: tuple[str, ...] = ("backward", "follow", "forward", "learn", "visual")
 CREDIT = "Speech Commands dataset by Google, CC BY 4.0 (Warden 2018, arXiv:1804.03209)"
 BOOK_VARIANTS_FIRST = ["baseline", "mel", "complex"]
+# The shipped model trained for bad microphones and phone lines (telephone band, clipping, noise, quiet takes).
+ROBUST = "robust"
 
 
 def example_files() -> dict[str, dict[str, Path]]:

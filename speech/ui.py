@@ -324,14 +324,17 @@ def recording_input(key: str) -> tuple[Optional[LoadedAudio], str, Optional[list
     return loaded, content, truth
 
 
-def warn_about(loaded: LoadedAudio) -> None:
-    """Say what is wrong with a clip that can still be used: cut off, or clipped."""
+def warn_about(loaded: LoadedAudio, robust_model: Optional[str] = None) -> None:
+    """Say what is wrong with a clip that can still be used: cut off, or clipped (and name ``robust_model``, a
+    model trained on such recordings, when there is one)."""
     if loaded.truncated:
         st.warning(f"The file ends before its header says it should: it was truncated. Using the "
                    f"{loaded.seconds:.2f} s that are there.")
     if is_clipped(loaded.waveform):
+        advice = (f" The **{robust_model}** model was trained on clipped, noisy and telephone-band recordings: "
+                  "it is the one to trust here." if robust_model else "")
         st.warning("The recording is clipped: the loudest parts hit the limit and were cut flat. Move back from "
-                   "the microphone or speak more softly.")
+                   "the microphone or speak more softly." + advice)
 
 
 def play_clip(path: Path) -> None:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
-from speech.catalog import CLASSES
+from speech.catalog import CLASSES, ROBUST
 from speech.compare import SHIPPED_SUMMARY, read_summary
 from speech.predict import Predictor
 from speech.results import SHARED_REAL
@@ -245,6 +245,7 @@ def test_live_page_warns_about_clipped_and_truncated_recordings():
     app.file_uploader(key="live-upload").upload("loud.wav", wav_bytes(clipped), "audio/wav")
     app.run()
     assert not app.exception and any("clipped" in w.value for w in app.warning)
+    assert any(f"**{ROBUST}** model" in w.value for w in app.warning)  # the shipped model for such recordings
     cut = wav_bytes(tone(300.0, seconds=2.0))[:30_000]  # the header still promises 2 s
     app.file_uploader(key="live-upload").upload("cut.wav", cut, "audio/wav")
     app.run()
