@@ -3,6 +3,7 @@ from pathlib import Path
 import streamlit as st
 
 from speech import REPO_ROOT
+from speech.catalog import features_summary
 from speech.compare import answer, read_summary, table_rows
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import (
@@ -53,7 +54,7 @@ for tab, name in zip(st.tabs(chosen), chosen):
         card = predictors[name].card if name in predictors else {}
         if card:
             validation, training = card["validation"], card["training"]
-            st.markdown(f"Architecture **{card.get('arch', 'book')}** on **{card['variant']}** features. "
+            st.markdown(f"Architecture **{card.get('arch', 'book')}** on {features_summary(card)}. "
                         f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
                         f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips. "
                         f"Best epoch {training['best_epoch']} of {training['epochs_run']}, "

@@ -3,7 +3,15 @@ import streamlit as st
 from speech import EXAMPLES_DIR
 
 # Home imports no torch (speech.catalog is standard library only), so the first page of a cold start is quick.
-from speech.catalog import CLASSES, CREDIT, checkpoint_files, checkpoints_dir, example_files, read_model_card
+from speech.catalog import (
+    CLASSES,
+    CREDIT,
+    checkpoint_files,
+    checkpoints_dir,
+    example_files,
+    features_summary,
+    read_model_card,
+)
 
 st.title("Speech Commands Lab")
 st.markdown(
@@ -46,7 +54,7 @@ with right:
         figure = ""
         if "validation" in card:
             validation = card["validation"]
-            figure = (f" ({card.get('arch', 'book')} architecture, {card['variant']} features) — validation macro "
+            figure = (f" ({card.get('arch', 'book')} architecture, {features_summary(card)}) — validation macro "
                       f"accuracy **{validation['macro_accuracy']:.3f}** (accuracy {validation['accuracy']:.3f}, "
                       f"{validation['n']} clips of held-out speakers)")
         st.markdown(f"- `{path.name}`{figure}")

@@ -67,6 +67,21 @@ def read_model_card(checkpoint: Path) -> dict:
         return {}
 
 
+def features_summary(card: dict) -> str:
+    """Markdown naming a model card's input: '**mel** features', with the mel bands' number and range and the
+    dB floor in brackets when the card has them (e.g. the robust model's 300-3400 Hz)."""
+    features = card.get("features", {})
+    details = []
+    if card.get("variant") == "mel" and features.get("n_mels"):
+        details.append(f"{features['n_mels']} bands")
+    if features.get("f_min") or features.get("f_max"):
+        top = features.get("f_max") or features.get("sample_rate", 16000) / 2
+        details.append(f"{features.get('f_min', 0):g}–{top:g} Hz")
+    if features.get("top_db"):
+        details.append(f"floored {features['top_db']:g} dB under the peak")
+    return f"**{card.get('variant', '?')}** features" + (f" ({', '.join(details)})" if details else "")
+
+
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
     """The 30-word model whose card reports the highest validation macro accuracy (None without cards). The
     spotting model's figure counts its two rejection classes too, so it does not compete."""

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from speech.catalog import best_checkpoint, checkpoint_files, read_model_card
+from speech.catalog import best_checkpoint, checkpoint_files, features_summary, read_model_card
 from speech.features import FeatureConfig
 from speech.model import (
     BroadcastResNet,
@@ -113,6 +113,14 @@ def test_checkpoint_files_put_the_book_variants_first(tmp_path):
     for name in ("tcresnet.pt", "complex.pt", "mel.pt", "mel.last.pt", "baseline.pt", "a_run.pt"):
         (tmp_path / name).write_bytes(b"")
     assert list(checkpoint_files(tmp_path)) == ["baseline", "mel", "complex", "a_run", "tcresnet"]
+
+
+def test_features_summary_names_the_band_and_floor_when_a_card_has_them():
+    robust = {"variant": "mel", "features": {"n_mels": 64, "f_min": 300.0, "f_max": 3400.0, "top_db": 45.0}}
+    assert features_summary(robust) == "**mel** features (64 bands, 300–3400 Hz, floored 45 dB under the peak)"
+    assert features_summary({"variant": "mel", "features": {"n_mels": 128, "f_min": 0.0, "f_max": None}}) == \
+        "**mel** features (128 bands)"
+    assert features_summary({"variant": "baseline", "features": {"n_mels": 128}}) == "**baseline** features"
 
 
 def test_best_checkpoint_reads_the_model_cards(tmp_path):
