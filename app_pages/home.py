@@ -31,6 +31,8 @@ st.markdown(
 6. **Results** — how the CNN learned on three inputs (power spectrogram, mel, complex), and an extra, smaller
    architecture (tcresnet): curves, confusion matrix, and an alluvial plot of predictions flowing into targets.
 7. **Live prediction** — say a word into the microphone or upload a file and watch the model decide.
+8. **Word spotting** — find the command words in a long recording, and hear nothing where there is none.
+9. **Your own words** — teach a model new words from a few takes, and take it with you as ONNX.
 """
 )
 left, right = st.columns(2)

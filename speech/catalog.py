@@ -68,8 +68,8 @@ def read_model_card(checkpoint: Path) -> dict:
 
 
 def features_summary(card: dict) -> str:
-    """Markdown naming a model card's input: '**mel** features', with the mel bands' number and range and the
-    dB floor in brackets when the card has them (e.g. the robust model's 300-3400 Hz)."""
+    """Markdown naming a model card's input: '**mel** features', then the mel bands' number and range and the
+    dB floor when the card has them (e.g. the robust model's 300-3400 Hz)."""
     features = card.get("features", {})
     details = []
     if card.get("variant") == "mel" and features.get("n_mels"):
@@ -79,7 +79,7 @@ def features_summary(card: dict) -> str:
         details.append(f"{features.get('f_min', 0):g}–{top:g} Hz")
     if features.get("top_db"):
         details.append(f"floored {features['top_db']:g} dB under the peak")
-    return f"**{card.get('variant', '?')}** features" + (f" ({', '.join(details)})" if details else "")
+    return f"**{card.get('variant', '?')}** features" + (f": {', '.join(details)}" if details else "")
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:

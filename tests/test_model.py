@@ -117,9 +117,9 @@ def test_checkpoint_files_put_the_book_variants_first(tmp_path):
 
 def test_features_summary_names_the_band_and_floor_when_a_card_has_them():
     robust = {"variant": "mel", "features": {"n_mels": 64, "f_min": 300.0, "f_max": 3400.0, "top_db": 45.0}}
-    assert features_summary(robust) == "**mel** features (64 bands, 300–3400 Hz, floored 45 dB under the peak)"
+    assert features_summary(robust) == "**mel** features: 64 bands, 300–3400 Hz, floored 45 dB under the peak"
     assert features_summary({"variant": "mel", "features": {"n_mels": 128, "f_min": 0.0, "f_max": None}}) == \
-        "**mel** features (128 bands)"
+        "**mel** features: 128 bands"
     assert features_summary({"variant": "baseline", "features": {"n_mels": 128}}) == "**baseline** features"
 
 
