@@ -16,12 +16,16 @@ from speech.audio import SAMPLE_RATE
 from speech.data import loud_span
 
 MARGIN_SECONDS = 0.05  # kept around a word's loud part when it is cut from its clip
+# A word is every 10 ms frame within 30 dB of its loudest. At 20 dB (10 % of the peak) the cut chopped quiet
+# consonants ("stop" became "top"): zeroing all but that part cost tcresnet 0.022 of validation accuracy, at
+# 30 dB 0.005 (zeroing the clip's own background costs something too).
+WORD_FLOOR = 10 ** (-30 / 20)
 TOLERANCE_SECONDS = 0.3  # a detection's centre may lie this far outside the spoken word
 
 
 @dataclass(frozen=True)
 class Spoken:
-    """A word in a recording: ``start``/``end`` in seconds of its loud part."""
+    """A word in a recording: ``start``/``end`` in seconds of its frames within 30 dB of its loudest."""
 
     word: str
     start: float
@@ -29,15 +33,16 @@ class Spoken:
 
 
 def cut_word(clip: torch.Tensor) -> torch.Tensor:
-    """The loud part of float32 ``clip [time]`` (16 kHz) with a 50 ms margin each side."""
-    start, end = loud_span(clip)
+    """The word in float32 ``clip [time]`` (16 kHz; its frames within 30 dB of the loudest) with a 50 ms margin
+    each side."""
+    start, end = loud_span(clip, WORD_FLOOR)
     margin = round(MARGIN_SECONDS * SAMPLE_RATE)
     return clip[max(0, start - margin):end + margin]
 
 
 def assemble(words: Sequence[tuple[str, torch.Tensor]], gaps: Sequence[float], noise: Optional[torch.Tensor] = None,
              snr_db: float = 20.0, lead: float = 0.5, seed: int = 0) -> tuple[torch.Tensor, list[Spoken]]:
-    """One recording: each ``(word, clip)`` cut to its loud part and placed after ``lead`` seconds of quiet,
+    """One recording: each ``(word, clip)`` cut to its word (:func:`cut_word`) and placed after ``lead`` seconds of quiet,
     ``gaps[i]`` seconds after word i, with ``lead`` at the end too. With ``noise`` (float32 ``[time]``) a
     random excerpt runs under it all, ``snr_db`` below the words' mean power.
     Returns (float32 ``[time]`` at 16 kHz, the words with their spans)."""
@@ -45,7 +50,7 @@ def assemble(words: Sequence[tuple[str, torch.Tensor]], gaps: Sequence[float], n
     parts, spoken = [torch.zeros(round(lead * SAMPLE_RATE))], []
     position = parts[0].numel()
     for i, ((word, _), cut) in enumerate(zip(words, cuts)):
-        start, end = loud_span(cut)
+        start, end = loud_span(cut, WORD_FLOOR)
         spoken.append(Spoken(word, (position + start) / SAMPLE_RATE, (position + end) / SAMPLE_RATE))
         gap = torch.zeros(round((gaps[i] if i < len(gaps) else lead) * SAMPLE_RATE))
         parts += [cut, gap]

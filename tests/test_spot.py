@@ -14,7 +14,7 @@ from speech.audio import SAMPLE_RATE, load_audio
 from speech.catalog import RESERVED_WORDS, SPOTTING_CLASSES, recording_files
 from speech.data import non_words, read_whole, silence_clips
 from speech.predict import Predictor
-from speech.recordings import Spoken, assemble, read_truth, score
+from speech.recordings import Spoken, assemble, cut_word, read_truth, score
 from speech.spot import (
     Decoder,
     Detection,
@@ -97,6 +97,15 @@ def test_assembled_recording_places_words_where_it_says():
         inside = wave[round(word.start * SAMPLE_RATE):round(word.end * SAMPLE_RATE)]
         assert inside.abs().max() > 0.1
     assert spoken[1].start - spoken[0].end > 0.5 and wave[:SAMPLE_RATE // 4].abs().max() == 0
+
+
+def test_a_cut_word_keeps_its_quiet_consonant():
+    # "s" + "top": 150 ms of hiss 26 dB under a 300 ms vowel, in silence; the hiss is part of the word
+    hiss = 0.04 * (torch.rand(2400, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    vowel = 0.8 * torch.sin(torch.arange(4800) * 2 * torch.pi * 220 / SAMPLE_RATE)
+    clip = torch.cat([torch.zeros(4000), hiss, vowel, torch.zeros(4800)])
+    cut = cut_word(clip)
+    assert cut.numel() >= hiss.numel() + vowel.numel() and torch.equal(cut[800:800 + 2400], hiss)
 
 
 def test_spotting_training_data_never_holds_a_reserved_word_or_one_of_the_30():
