@@ -42,8 +42,8 @@ def cut_word(clip: torch.Tensor) -> torch.Tensor:
 
 def assemble(words: Sequence[tuple[str, torch.Tensor]], gaps: Sequence[float], noise: Optional[torch.Tensor] = None,
              snr_db: float = 20.0, lead: float = 0.5, seed: int = 0) -> tuple[torch.Tensor, list[Spoken]]:
-    """One recording: each ``(word, clip)`` cut to its word (:func:`cut_word`) and placed after ``lead`` seconds of quiet,
-    ``gaps[i]`` seconds after word i, with ``lead`` at the end too. With ``noise`` (float32 ``[time]``) a
+    """One recording: each ``(word, clip)`` cut to its word (:func:`cut_word`) and placed after ``lead`` seconds
+    of quiet, ``gaps[i]`` seconds after word i, with ``lead`` at the end too. With ``noise`` (float32 ``[time]``) a
     random excerpt runs under it all, ``snr_db`` below the words' mean power.
     Returns (float32 ``[time]`` at 16 kHz, the words with their spans)."""
     cuts = [cut_word(clip) for _, clip in words]
