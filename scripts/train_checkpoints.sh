@@ -4,7 +4,8 @@
 #            the others 50: they cost twice mel's time per clip);
 #   tcresnet: the extra architecture from scratch, 120 epochs;
 #   robust: tcresnet on the telephone band (300-3400 Hz) with microphone effects and heavier noise, 120 epochs;
-#   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting).
+#   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting),
+#             with the robust model's microphone effects and heavier noise.
 # Needs ../shared/speech_commands_real and the Debian TTS packages listed in README (for data/tts*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,9 @@ $PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --name robust --da
     --threads 1 --epochs 120 --out checkpoints
 
 # The spotting model: 30 words + _silence_ + _unknown_ (other English words from TTS, and non-words made from each
-# part's own clips). Never trained on the reserved words backward, follow, forward, learn, visual.
+# part's own clips), with the microphone effects and heavier noise. Never trained on the reserved words backward,
+# follow, forward, learn, visual.
 $PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --name spotting --spotting --init checkpoints/tcresnet.pt \
     --data ../shared/speech_commands_real --extra-train data/tts data/tts-extra data/tts-unknown --epoch-size 6400 \
-    --batch-size 64 --max-lr 2e-3 --patience 60 --speed 0.15 --specaugment --seed 0 --threads 1 --epochs 60 \
-    --out checkpoints
+    --batch-size 64 --max-lr 2e-3 --patience 60 --speed 0.15 --specaugment --robust --noise-probability 0.8 \
+    --min-snr-db 0 --seed 1 --threads 1 --epochs 60 --out checkpoints

@@ -18,7 +18,7 @@ from speech.data import loud_span
 MARGIN_SECONDS = 0.05  # kept around a word's loud part when it is cut from its clip
 # A word is every 10 ms frame within 30 dB of its loudest. At 20 dB (10 % of the peak) the cut chopped quiet
 # consonants ("stop" became "top"): zeroing all but that part cost tcresnet 0.022 of validation accuracy, at
-# 30 dB 0.005 (zeroing the clip's own background costs something too).
+# 30 dB 0.004 (zeroing the clip's own background costs something too).
 WORD_FLOOR = 10 ** (-30 / 20)
 TOLERANCE_SECONDS = 0.3  # a detection's centre may lie this far outside the spoken word
 
