@@ -3,7 +3,7 @@ from pathlib import Path
 import streamlit as st
 
 from speech import REPO_ROOT
-from speech.catalog import features_summary
+from speech.catalog import card_summary
 from speech.compare import answer, read_summary, table_rows
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import (
@@ -53,12 +53,7 @@ for tab, name in zip(st.tabs(chosen), chosen):
         path = checkpoints[name]
         card = predictors[name].card if name in predictors else {}
         if card:
-            validation, training = card["validation"], card["training"]
-            st.markdown(f"Architecture **{card.get('arch', 'book')}** on {features_summary(card)}. "
-                        f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
-                        f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips. "
-                        f"Best epoch {training['best_epoch']} of {training['epochs_run']}, "
-                        f"{card['data']['training_clips']} training clips.")
+            st.markdown(card_summary(card))
             start = card.get("initialized_from")
             if start:
                 st.caption(f"Continued from `{start['checkpoint']}`; the curves show every stage, the later ones "

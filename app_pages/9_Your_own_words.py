@@ -3,7 +3,7 @@ import time
 import streamlit as st
 
 from speech.audio import SAMPLE_RATE, AudioError, to_wav_bytes
-from speech.catalog import best_checkpoint
+from speech.catalog import best_checkpoint, single_models
 from speech.export import onnx_bytes
 from speech.plots import clip_figure, embedding_figure
 from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, teach
@@ -22,7 +22,10 @@ st.markdown(f"Teach a model up to {MAX_WORDS} words of your own from {MIN_TAKES}
             "a list of numbers in which takes of one word lie close together. A new word needs only its own place "
             "in that space, and its takes show where that is.")
 
-checkpoints = require_checkpoints()
+checkpoints = single_models(require_checkpoints())  # an ensemble has no one last layer to extend
+if not checkpoints:
+    st.info("Every checkpoint here is an ensemble; new words need a single model (e.g. tcresnet) to build on.")
+    st.stop()
 names = list(checkpoints)
 best = best_checkpoint(checkpoints)
 book = st.session_state.setdefault("teach-book", TakeBook())

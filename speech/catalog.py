@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from speech import EXAMPLES_DIR, SHIPPED_CHECKPOINTS
@@ -80,6 +81,35 @@ def features_summary(card: dict) -> str:
     if features.get("top_db"):
         details.append(f"floored {features['top_db']:g} dB under the peak")
     return f"**{card.get('variant', '?')}** features" + (f": {', '.join(details)}" if details else "")
+
+
+def card_summary(card: dict) -> str:
+    """What a model card says in two sentences (Markdown): architecture and features, the validation figures, and
+    how it was trained (best epoch) or, for an ensemble, its members' own macro accuracies."""
+    text = f"Architecture **{card.get('arch', 'book')}** on {features_summary(card)}. "
+    validation, training, members = card.get("validation"), card.get("training", {}), card.get("members")
+    if not validation:  # e.g. a model taught new words: only its base was validated
+        return text + "Not validated on held-out speakers."
+    text += (f"Validation (speakers never trained on): accuracy **{validation['accuracy']:.3f}**, "
+             f"macro accuracy **{validation['macro_accuracy']:.3f}** on {validation['n']} clips.")
+    if members:
+        scores = ", ".join(f"{m['validation']['macro_accuracy']:.3f}" for m in members
+                           if isinstance(m.get("validation", {}).get("macro_accuracy"), (int, float)))
+        return text + (f" The mean of {len(members)} models' probabilities; on their own they reach macro "
+                       f"accuracy {scores}.")
+    if "best_epoch" in training:
+        text += (f" Best epoch {training['best_epoch']} of {training['epochs_run']}, "
+                 f"{card.get('data', {}).get('training_clips', '?')} training clips.")
+    return text
+
+
+ENSEMBLE_ARCH = re.compile(r"(\d+)x(\w+)")  # an ensemble's architecture: "4xtcresnet" is four tcresnets averaged
+
+
+def single_models(checkpoints: dict[str, Path]) -> dict[str, Path]:
+    """The checkpoints whose cards do not name an ensemble (``NxARCH``): those a new word can be taught to."""
+    return {name: path for name, path in checkpoints.items()
+            if not ENSEMBLE_ARCH.fullmatch(read_model_card(path).get("arch", ""))}
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:

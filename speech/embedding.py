@@ -17,15 +17,21 @@ from speech.predict import Predictor
 @torch.inference_mode()
 def embed(predictor: Predictor, waves: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """The embedding float32 ``[n, d]`` of float32 ``waves [n, 16000]`` (16 kHz): the input of the model's last
-    linear layer, in eval mode."""
-    model, captured = predictor.model.eval(), []
-    hook = model.classifier[-1].register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    linear layer, in eval mode; for an ensemble, its members' embeddings side by side."""
+    model = predictor.model.eval()
+    layers = [member.classifier[-1] for member in getattr(model, "members", [model])]
+    captured = [[] for _ in layers]
+    hooks = [layer.register_forward_hook(lambda module, inputs, output, into=into: into.append(inputs[0]))
+             for layer, into in zip(layers, captured)]
     try:
         for start in range(0, len(waves), batch_size):
             model(predictor.featurizer(waves[start:start + batch_size]))
     finally:
-        hook.remove()
-    return torch.cat(captured) if captured else torch.zeros(0, model.classifier[-1].in_features)
+        for hook in hooks:
+            hook.remove()
+    if not len(waves):
+        return torch.zeros(0, sum(layer.in_features for layer in layers))
+    return torch.cat([torch.cat(into) for into in captured], dim=1)
 
 
 def pca_2d(embeddings: torch.Tensor, words: list[str] | None = None) -> tuple[torch.Tensor, float]:

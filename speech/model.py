@@ -1,5 +1,5 @@
-"""The models and their checkpoints: the book's CNN and, as extras, a temporal-convolution ResNet and a
-broadcasted-residual network.
+"""The models and their checkpoints: the book's CNN and, as extras, a temporal-convolution ResNet, a
+broadcasted-residual network, and ensembles of trained models of one architecture.
 
 Input: features float32 ``[batch, channels, n_bins, frames]`` (see :mod:`speech.features`).
 Output: logits float32 ``[batch, n_classes]``.
@@ -7,12 +7,14 @@ Output: logits float32 ``[batch, n_classes]``.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from speech.catalog import ENSEMBLE_ARCH
 from speech.features import FeatureConfig
 
 CHECKPOINT_FORMAT = "speech-commands-lab/1"
@@ -167,12 +169,35 @@ class BroadcastResNet(nn.Module):
 
 
 ARCHITECTURES = {cls.arch: cls for cls in (SpeechCNN, TemporalResNet, BroadcastResNet)}
+MAX_MEMBERS = 16  # a foreign checkpoint cannot make the app build thousands of models
+
+
+class Ensemble(nn.Module):
+    """Several trained models of one architecture on the same features, averaged. Input: features as each member
+    takes them; output float32 ``[batch, n_classes]``: the log of the members' mean probabilities, so its softmax
+    is that mean and whatever reads logits reads it unchanged. Architecture name: ``f"{count}x{member arch}"``."""
+
+    def __init__(self, members: Sequence[nn.Module]):
+        super().__init__()
+        if not 2 <= len(members) <= MAX_MEMBERS or len({m.arch for m in members}) != 1:
+            raise ValueError(f"An ensemble needs 2 to {MAX_MEMBERS} models of one architecture.")
+        self.members = nn.ModuleList(members)
+        self.arch = f"{len(members)}x{members[0].arch}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probabilities = torch.stack([member(x).log_softmax(1) for member in self.members])
+        return log_probabilities.logsumexp(0) - math.log(len(self.members))
 
 
 def build_model(arch: str, features: FeatureConfig, n_classes: int) -> nn.Module:
-    """A fresh model of architecture ``arch`` ('book', 'tcresnet' or 'bcresnet') for inputs of ``features``."""
+    """A fresh model of architecture ``arch`` ('book', 'tcresnet', 'bcresnet', or an ensemble of one of them such
+    as '4xtcresnet') for inputs of ``features``."""
+    ensemble = ENSEMBLE_ARCH.fullmatch(arch)
+    if ensemble and 2 <= int(ensemble[1]) <= MAX_MEMBERS and ensemble[2] in ARCHITECTURES:
+        return Ensemble([build_model(ensemble[2], features, n_classes) for _ in range(int(ensemble[1]))])
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}; this version knows {', '.join(ARCHITECTURES)}.")
+        raise ValueError(f"Unknown architecture {arch!r}; this version knows {', '.join(ARCHITECTURES)} and "
+                         f"ensembles of 2 to {MAX_MEMBERS} of one of them, e.g. '4xtcresnet'.")
     return ARCHITECTURES[arch](features.channels, n_classes, n_bins=features.n_bins)
 
 

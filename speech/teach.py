@@ -34,10 +34,10 @@ import torch.nn.functional as F
 
 from speech.audio import AudioError, load_audio, model_window
 from speech.augment import AugmentConfig, augment
-from speech.catalog import AUDIO_SUFFIXES, CREDIT, best_checkpoint, checkpoint_files, example_files
+from speech.catalog import AUDIO_SUFFIXES, CREDIT, best_checkpoint, checkpoint_files, example_files, single_models
 from speech.data import read_clip
 from speech.embedding import EmbeddingMap, embed, embedding_map
-from speech.model import CheckpointError, checkpoint_bytes, save_checkpoint
+from speech.model import CheckpointError, Ensemble, checkpoint_bytes, save_checkpoint
 from speech.predict import Predictor
 
 MAX_WORDS, MIN_TAKES, MAX_TAKES = 10, 3, 10  # the page's limits
@@ -235,6 +235,9 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
     Raises TeachError for a word that is already a class or has no takes."""
     if not takes:
         raise TeachError("No words to teach.")
+    if isinstance(base.model, Ensemble):
+        raise TeachError(f"The base is an ensemble ({base.model.arch}): it has no single last layer to give new "
+                         "words a row in. Teach on one model, e.g. tcresnet.")
     for word, waves in takes.items():
         check_word_name(word, base.classes)
         if len(waves) == 0:
@@ -364,8 +367,8 @@ def read_takes(folder: str | Path, shots: Optional[int] = None, seed: int = 0) -
 
 
 def default_base() -> Path:
-    """The shipped 30-word model with the best validation figure."""
-    files = checkpoint_files()
+    """The shipped single 30-word model (not an ensemble) with the best validation figure."""
+    files = single_models(checkpoint_files())
     name = best_checkpoint(files)
     if name is None:
         raise TeachError("No base checkpoint with a model card found; pass --base PATH.")

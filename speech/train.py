@@ -116,6 +116,8 @@ class TrainConfig:
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
     dropout_ramp: float = 0.0        # raise dropout from 0 to the book's rates over this share of all steps
     label_smoothing: float = 0.0     # training targets (1 - s) on the word, s spread over all classes
+    mixup: float = 0.0               # mix each clip's features with another clip's, weight ~ Beta(a, a) for a =
+                                     # this, and its targets alike (Zhang et al. 2018); 0 = off
     ema: float = 0.0                 # keep an exponential moving average of the weights with this decay per step
                                      # (e.g. 0.999); validation and the saved weights use the average; 0 = off
     teacher: list[str] = field(default_factory=list)  # distillation: also learn these checkpoints' mean
@@ -483,6 +485,30 @@ def distillation_loss(logits: torch.Tensor, teacher_log_probabilities: torch.Ten
                     reduction="batchmean") * t * t
 
 
+def mixup_pairs(batch: int, alpha: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup's partners: each clip's own share ``[batch]`` (drawn from Beta(alpha, alpha), folded to at least 0.5 so
+    the clip's own word leads) and the index ``[batch]`` of the clip it is mixed with. ``alpha`` 0: shares of 1."""
+    if alpha <= 0:
+        return torch.ones(batch, device=generator.device), torch.arange(batch, device=generator.device)
+    # Beta(a, a) as a two-way Dirichlet: the only sampler that takes the run's generator, so --resume repeats it
+    share = torch._sample_dirichlet(torch.full((batch, 2), alpha, device=generator.device), generator=generator)
+    return share.max(1).values, torch.randperm(batch, generator=generator, device=generator.device)
+
+
+def mixed(values: torch.Tensor, share: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+    """``share`` of each row of ``values [batch, ...]`` plus ``1 - share`` of its partner's row."""
+    share = share.view(-1, *([1] * (values.dim() - 1)))
+    return share * values + (1 - share) * values[partner]
+
+
+def mixed_log_probabilities(log_probabilities: torch.Tensor, share: torch.Tensor,
+                            partner: torch.Tensor) -> torch.Tensor:
+    """The log of the :func:`mixed` probabilities of ``log_probabilities [batch, classes]``: the target of a mixed
+    clip mixes its two clips' targets."""
+    share = share.unsqueeze(1)
+    return torch.logaddexp(share.log() + log_probabilities, (1 - share).log() + log_probabilities[partner])
+
+
 def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
     """One optimiser step on the clips ``indices``: (loss, accuracy) of the batch."""
     run.step_model.train()
@@ -492,12 +518,15 @@ def train_step(run: Run, indices: torch.Tensor) -> tuple[float, float]:
     if run.masks is not None:
         x = run.masks(x)
     y = run.data.train_labels[indices].to(run.device)
+    share, partner = mixup_pairs(len(y), run.config.mixup, run.generator)
+    x = mixed(x, share, partner)
     with run.autocast():
         logits = run.step_model(x.contiguous(memory_format=torch.channels_last)).float()
-        loss = F.cross_entropy(logits, y, label_smoothing=run.config.label_smoothing)
+        loss = mixed(F.cross_entropy(logits, y, label_smoothing=run.config.label_smoothing, reduction="none"),
+                     share, partner).mean()
         if run.teacher is not None:
             with torch.no_grad():
-                teacher_log_probabilities = run.teacher(waves)
+                teacher_log_probabilities = mixed_log_probabilities(run.teacher(waves), share, partner)
             weight = run.config.distill_weight
             loss = (1 - weight) * loss + weight * distillation_loss(logits, teacher_log_probabilities)
     run.optimizer.zero_grad(set_to_none=True)
@@ -697,7 +726,7 @@ def build_model_card(run: Run, state: TrainState) -> dict:
                          "balanced_sampling": config.balanced, "dropout_ramp": config.dropout_ramp},
         "training": {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "max_epochs": config.epochs,
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
-                     "label_smoothing": config.label_smoothing, "weight_ema": config.ema,
+                     "label_smoothing": config.label_smoothing, "mixup": config.mixup, "weight_ema": config.ema,
                      **({"teacher": config.teacher, "distill_weight": config.distill_weight,
                          "distill_temperature": DISTILL_TEMPERATURE} if config.teacher else {}),
                      "bf16_autocast": run.bf16, "seed": config.seed, "processes": run.world,

@@ -15,7 +15,18 @@ from speech.data import CLASSES, folder_clips, load_waveforms, speaker_split
 from speech.evaluate import evaluate_clips, predict_batches
 from speech.model import load_checkpoint, write_payload
 from speech.predict import Predictor
-from speech.train import Interrupt, TrainConfig, TrainError, epoch_indices, native_bf16, parse_args, train
+from speech.train import (
+    Interrupt,
+    TrainConfig,
+    TrainError,
+    epoch_indices,
+    mixed,
+    mixed_log_probabilities,
+    mixup_pairs,
+    native_bf16,
+    parse_args,
+    train,
+)
 from tests.conftest import TONES, write_tree
 
 
@@ -48,7 +59,8 @@ def test_tiny_training_run_learns_and_writes_everything(tiny_tree, tmp_path):
     assert saved["card"] == card == json.loads((tmp_path / "out" / "mel.card.json").read_text())
 
 
-@pytest.mark.parametrize("recipe", [{}, {"ema": 0.9, "label_smoothing": 0.1}], ids=["plain", "ema"])
+@pytest.mark.parametrize("recipe", [{}, {"ema": 0.9, "label_smoothing": 0.1}, {"mixup": 0.4}],
+                         ids=["plain", "ema", "mixup"])
 def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, monkeypatch, recipe):
     def config_(out, **more):
         return config(tiny_tree, out, specaugment=True, dropout_ramp=0.5, **recipe, **more)
@@ -69,6 +81,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_tree, tmp_path, m
         straight, resumed = weights(tmp_path / "straight" / name), weights(tmp_path / "resumed" / name)
         assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
     assert read_log(tmp_path / "straight" / "mel.log.csv") == read_log(tmp_path / "resumed" / "mel.log.csv")
+
+
+def test_mixup_mixes_clips_and_targets_alike_and_is_off_at_zero(tiny_tree, tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    share, partner = mixup_pairs(64, 0.4, generator)
+    assert ((share >= 0.5) & (share <= 1)).all() and share.std() > 0.05
+    assert sorted(partner.tolist()) == list(range(64)) and (partner != torch.arange(64)).any()
+    features, log_probabilities = torch.randn(64, 1, 5, 7), torch.randn(64, 3).log_softmax(1)
+    blend = mixed(features, share, partner)
+    assert torch.allclose(blend[3], share[3] * features[3] + (1 - share[3]) * features[partner[3]])
+    target = mixed_log_probabilities(log_probabilities, share, partner).exp()
+    assert torch.allclose(target, mixed(log_probabilities.exp(), share, partner)) and torch.allclose(target.sum(1),
+                                                                                                    torch.ones(64))
+    share, partner = mixup_pairs(64, 0.0, generator)
+    assert torch.equal(mixed(features, share, partner), features)
+    assert torch.equal(mixed_log_probabilities(log_probabilities, share, partner), log_probabilities)
+    card = train(config(tiny_tree, tmp_path / "out", epochs=4, max_lr=3e-3, mixup=0.4))
+    assert card["training"]["mixup"] == 0.4 and card["validation"]["macro_accuracy"] > 0.4  # chance is 1/3
 
 
 def test_weight_average_is_what_is_validated_and_saved(tiny_tree, tmp_path):
