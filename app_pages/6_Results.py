@@ -37,7 +37,9 @@ st.markdown(
     "architecture, **tcresnet**: a small temporal-convolution ResNet on 64 mel bands that treats the frequency rows "
     "as channels and convolves along time only — add it in the model picker. **robust** is the same network "
     "hearing only a phone line's 300–3400 Hz, trained on clipped, noisy and quiet takes: less accurate on clean "
-    "speech, but it loses little when the microphone is bad."
+    "speech, but it loses little when the microphone is bad. **ensemble** averages the probabilities of four "
+    "tcresnets trained from different seeds, with and without mixup: they make different mistakes, so their mean "
+    "is right more often than any one of them."
 )
 
 checkpoints = require_checkpoints()

@@ -31,8 +31,8 @@ best = best_checkpoint(checkpoints)
 book = st.session_state.setdefault("teach-book", TakeBook())
 
 base_name = st.selectbox("Base model", names, index=names.index(best) if best else 0, key="teach-base",
-                         help="Its embedding is what your words are placed in. The default is the best on "
-                              "validation.")
+                         help="Its embedding is what your words are placed in. The default is the best single "
+                              "model on validation (an ensemble has no one embedding to extend).")
 base = load_predictor(base_name, checkpoints[base_name])
 if base is None:
     st.stop()

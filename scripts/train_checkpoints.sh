@@ -3,6 +3,7 @@
 #   mel, baseline, complex: the book's CNN from scratch with SpecAugment and speed augmentation (mel 60 epochs,
 #            the others 50: they cost twice mel's time per clip);
 #   tcresnet: the extra architecture from scratch, 120 epochs;
+#   ensemble: the mean of four tcresnets of that recipe (seeds 0 and 1, each with and without mixup);
 #   robust: tcresnet on the telephone band (300-3400 Hz) with microphone effects and heavier noise, 120 epochs;
 #   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting),
 #             with the robust model's microphone effects and heavier noise.
@@ -29,6 +30,14 @@ TC=(--variant mel --arch tcresnet --n-mels 64 --name tcresnet --data ../shared/s
     --speed 0.15 --specaugment --seed 0 --threads 1 --out checkpoints)
 $PY -m speech.train "${TC[@]}" --epochs 120 --lr-find --lr-find-steps 100
 $PY -m speech.train "${TC[@]}" --epochs 120
+
+# The ensemble's other three members (later flags override the TC array's), then the ensemble itself.
+$PY -m speech.train "${TC[@]}" --epochs 120 --seed 1 --name tcresnet-s1 --out runs/ensemble
+for seed in 0 1; do
+  $PY -m speech.train "${TC[@]}" --epochs 120 --mixup 0.2 --seed $seed --name tcresnet-mixup-s$seed --out runs/ensemble
+done
+$PY -m speech.ensemble checkpoints/tcresnet.pt runs/ensemble/tcresnet-s1.pt runs/ensemble/tcresnet-mixup-s0.pt \
+    runs/ensemble/tcresnet-mixup-s1.pt --out checkpoints/ensemble.pt
 
 # The robust model: hears only 300-3400 Hz, floors its features 45 dB under each clip's peak, and trains on clipped,
 # band-limited and quiet takes and on noise in 80 % of clips down to 0 dB SNR.

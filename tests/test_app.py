@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
-from speech.catalog import CLASSES, ROBUST
+from speech.catalog import CLASSES, ROBUST, best_checkpoint, checkpoint_files, single_models
 from speech.compare import SHIPPED_SUMMARY, read_summary
 from speech.predict import Predictor
 from speech.results import SHARED_REAL
@@ -229,6 +229,18 @@ def test_results_page_training_curves_show_every_stage():
     assert any("stage 2 starts" in a["text"] for a in spec["layout"]["annotations"])
 
 
+@needs_checkpoints
+def test_results_page_describes_the_ensemble_by_its_members():
+    card = json.loads((SHIPPED_CHECKPOINTS / "ensemble.card.json").read_text())
+    app = run("app_pages/6_Results.py")
+    app.multiselect[0].set_value(["ensemble"]).run()
+    assert not app.exception
+    summary = next(m.value for m in app.markdown if m.value.startswith("Architecture **4xtcresnet**"))
+    assert f"macro accuracy **{card['validation']['macro_accuracy']:.3f}**" in summary
+    assert f"The mean of {len(card['members'])} models' probabilities" in summary
+    assert not any(t.startswith("ensemble: training curves") for t in figure_titles(app))  # it has no log
+
+
 @pytest.mark.skipif(not SHARED_REAL.is_dir(), reason="no shared folder beside the repo")
 def test_results_page_flags_a_folder_of_training_speakers():
     app = run("app_pages/6_Results.py")
@@ -343,6 +355,8 @@ def take_wav(start_hz: float, end_hz: float, seed: int) -> bytes:
 def test_own_words_page_builds_from_uploads_predicts_and_offers_downloads():
     app = run("app_pages/9_Your_own_words.py")
     assert not app.exception and app.info
+    bases = app.selectbox(key="teach-base")
+    assert "ensemble" not in bases.options and bases.value == best_checkpoint(single_models(checkpoint_files()))
     app.text_input(key="teach-new-word").input("yes")
     app.button(key="teach-add-word").click().run()
     assert "already one of the model's words" in app.error[0].value
