@@ -4,7 +4,7 @@ import streamlit as st
 
 from speech import REPO_ROOT
 from speech.catalog import card_summary
-from speech.compare import answer, read_summary, table_rows
+from speech.compare import answer, shipped_summaries, table_rows
 from speech.data import is_downloaded, labels_tensor
 from speech.plots import (
     alluvial_figure,
@@ -71,19 +71,21 @@ for tab, name in zip(st.tabs(chosen), chosen):
                                              f"{name}: learning-rate finder"), key=f"lr-{name}")
 
 st.header("Does the input matter?")
-try:
-    comparison = read_summary()
-except ValueError as error:
-    comparison = {}  # said what is wrong; no "no comparison yet" below
-    st.error(f"{error} Re-create it with `scripts/compare_inputs.sh`.")
-if comparison:
+comparisons, problems = shipped_summaries()
+for problem in problems:
+    st.error(f"{problem} Re-create it with `scripts/compare_inputs.sh` (`long` for the long budget's file).")
+if comparisons:
+    budget = st.radio("Budget", list(comparisons), horizontal=True, key="compare-budget",
+                      help="The same comparison at each training budget that was run: how much each run could "
+                           "learn changes the answer.")
+    comparison = comparisons[budget]
     st.markdown(answer(comparison))
     st.table(table_rows(comparison))
     st.caption("Validation speakers: real people whose clips no run trained on. The book's figures are test "
                "accuracy on the full dataset's test list, so compare the order, not the numbers.")
     st.plotly_chart(comparison_curves_figure(comparison), key="compare-curves")
     st.plotly_chart(per_word_comparison_figure(comparison), key="compare-words")
-elif comparison is None:
+elif not problems:
     st.info("No comparison yet: `scripts/compare_inputs.sh` trains the book's CNN on each input with equal budgets "
             "over three seeds and writes checkpoints/compare_inputs.json.")
 

@@ -1,6 +1,6 @@
 """Does the input matter? The book's CNN on its three inputs, trained with equal budgets over several seeds.
 
-    scripts/compare_inputs.sh                                         # trains the runs, then:
+    scripts/compare_inputs.sh [short|long]                            # trains the runs, then:
     python -m speech.compare runs/compare --out checkpoints/compare_inputs.json
 
 Reads the runs ``VARIANT-seedN`` (``.card.json`` and ``.log.csv``, as ``speech.train`` writes them) of a folder,
@@ -27,7 +27,10 @@ RUN_NAME = re.compile(r"^(?P<variant>" + "|".join(VARIANTS) + r")-seed(?P<seed>\
 # Test accuracy the book reports for each input (the full v0.01 training set; its own test list).
 BOOK_ACCURACY = {"baseline": 0.890, "mel": 0.855, "complex": 0.932}
 INPUT_NAMES = {"baseline": "power spectrogram", "mel": "mel spectrogram", "complex": "complex STFT"}
-SHIPPED_SUMMARY = SHIPPED_CHECKPOINTS / "compare_inputs.json"
+# Two budgets, each written by scripts/compare_inputs.sh: "short" (8 epochs, three seeds) and "long" (the shipped
+# book models' recipe, 50 epochs, two seeds).
+SHIPPED_SUMMARIES = (SHIPPED_CHECKPOINTS / "compare_inputs.json", SHIPPED_CHECKPOINTS / "compare_inputs_long.json")
+MANY_CLIPS = 20  # a word with at least this many validation clips is "common"; the shared folder's others have <= 11
 
 
 def spread(values: Sequence[float]) -> dict:
@@ -90,7 +93,7 @@ def summarize(folder: str | Path) -> dict:
     return {"budget": first, "validation_counts": counts, "runs": runs, "variants": variants}
 
 
-def read_summary(path: str | Path = SHIPPED_SUMMARY) -> dict | None:
+def read_summary(path: str | Path) -> dict | None:
     """A summary written by ``python -m speech.compare --out``; None when the file is missing. Raises ValueError
     when it is not such a summary."""
     path = Path(path)
@@ -100,9 +103,24 @@ def read_summary(path: str | Path = SHIPPED_SUMMARY) -> dict | None:
         summary = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path.name} is not a comparison summary: {error}") from None
-    if not isinstance(summary, dict) or not {"budget", "runs", "variants"} <= set(summary):
+    if not isinstance(summary, dict) or not {"budget", "validation_counts", "runs", "variants"} <= set(summary):
         raise ValueError(f"{path.name} is not a comparison summary (written by python -m speech.compare).")
     return summary
+
+
+def shipped_summaries(paths: Sequence[Path] = SHIPPED_SUMMARIES) -> tuple[dict[str, dict], list[str]]:
+    """The comparisons that exist among ``paths``, keyed by :func:`budget_label`, and a message for each file that
+    is there but is not a summary."""
+    found, problems = {}, []
+    for path in paths:
+        try:
+            summary = read_summary(path)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        if summary:
+            found[budget_label(summary)] = summary
+    return found, problems
 
 
 def gap(summary: dict, better: str, worse: str, metric: str = "macro_accuracy") -> tuple[float, float]:
@@ -125,12 +143,33 @@ def most_different_words(summary: dict, top: int = 5) -> list[tuple[str, dict]]:
     return sorted(table.items(), key=lambda item: (min(item[1].values()) - max(item[1].values()), item[0]))[:top]
 
 
+def budget_label(summary: dict) -> str:
+    """A budget in a few words, e.g. "8 epochs, 3 seeds each" (the Results page's choice between budgets)."""
+    seeds = min(len(v["seeds"]) for v in summary["variants"].values())
+    return f"{summary['budget']['epochs_run']} epochs, {seeds} seed{'s' if seeds > 1 else ''} each"
+
+
+def accuracy_by_word_count(summary: dict, many: int = MANY_CLIPS) -> dict[str, dict]:
+    """Mean per-word accuracy of each variant on the words with at least ``many`` validation clips ("common")
+    and on the others ("rare"): ``{"common": {"words": count, variant: mean, ...}, "rare": {...}}``; a group
+    without words is left out. It shows whether a gap between inputs lies in the words the data has plenty of."""
+    counts, groups = summary["validation_counts"], {}
+    for group, keep in (("common", lambda n: n >= many), ("rare", lambda n: n < many)):
+        words = [w for w, n in counts.items() if keep(n)]
+        means = {v: statistics.fmean(s["per_class"][w]["mean"] for w in words if w in s["per_class"])
+                 for v, s in summary["variants"].items() if any(w in s["per_class"] for w in words)}
+        if means:
+            groups[group] = {"words": len(words), **means}
+    return groups
+
+
 def answer(summary: dict) -> str:
     """The comparison in plain words (markdown): which input did best, whether the gaps exceed the seed-to-seed
     spread, where this agrees or disagrees with the book, and likely reasons."""
     order = ranking(summary)
     variants, b = summary["variants"], summary["budget"]
     seeds = min(len(v["seeds"]) for v in variants.values())
+    passes = b["epochs_run"] * b["epoch_size"] / b["training_clips"]
     lines = [f"**With equal budgets** ({b['epochs_run']} epochs of {b['epoch_size']} clips, the same data, "
              f"augmentation and one-cycle schedule; {seeds} seed{'s' if seeds > 1 else ''} each), macro accuracy "
              "on the validation speakers ranks the inputs " + " > ".join(f"**{INPUT_NAMES[v]}** "
@@ -156,10 +195,20 @@ def answer(summary: dict) -> str:
             "By plain accuracy the order is " + " > ".join(INPUT_NAMES[v] for v in ours_by_accuracy)
             + f"; **the book found** {book}. Likely reasons, not tested "
             "here: the book trained on the full dataset (about 51,000 training clips) to convergence, "
-            "while these runs see a few thousand real clips a few times. The mel input is small (128 rows instead "
+            f"while these runs make about {passes:.0f} passes over {b['training_clips']:,} clips, synthetic voices "
+            "included. The mel input is small (128 rows instead "
             "of 257) and spends its rows where speech lives, which helps most when data and epochs are scarce; "
             "the complex input doubles the numbers and carries phase, which a model can only learn to use, or to "
             "ignore, from much more data.")
+    groups = accuracy_by_word_count(summary)
+    if len(groups) == 2:
+        named = " / ".join(v for v in VARIANTS if v in variants)
+        common, rare = ({v: g[v] for v in VARIANTS if v in g} for g in (groups["common"], groups["rare"]))
+        lines.append(
+            f"Common and rare words (mean per-word accuracy, {named}): the {groups['common']['words']} words with "
+            f"at least {MANY_CLIPS} validation clips " + " / ".join(f"{m:.2f}" for m in common.values())
+            + f"; the {groups['rare']['words']} words with fewer, which also have far fewer real training clips, "
+            + " / ".join(f"{m:.2f}" for m in rare.values()) + ".")
     spread_words = ", ".join(f"*{w}* (" + " / ".join(f"{means[v]:.2f}" for v in VARIANTS if v in means) + ")"
                              for w, means in most_different_words(summary, 4))
     lines.append("The words on which the inputs differ most (" + " / ".join(v for v in VARIANTS if v in variants)

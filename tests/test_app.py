@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
 from speech.catalog import CLASSES, ROBUST, best_checkpoint, checkpoint_files, single_models
-from speech.compare import SHIPPED_SUMMARY, read_summary
+from speech.compare import SHIPPED_SUMMARIES, budget_label, read_summary
 from speech.predict import Predictor
 from speech.results import SHARED_REAL
 from speech.teach import as_bytes, teach
@@ -203,16 +203,24 @@ def test_results_page_switches_models_and_bounds_the_flow_threshold():
     assert any(t.startswith("baseline: embedding of the") for t in figure_titles(app))
 
 
-@pytest.mark.skipif(not SHIPPED_SUMMARY.is_file(), reason="no input comparison shipped")
+@pytest.mark.skipif(not any(p.is_file() for p in SHIPPED_SUMMARIES), reason="no input comparison shipped")
 @needs_checkpoints
-def test_results_page_answers_whether_the_input_matters():
+def test_results_page_answers_whether_the_input_matters_at_each_budget():
     app = run("app_pages/6_Results.py")
-    summary = read_summary()
-    rows = table_with(app, "seeds")
-    assert [int(n) for n in rows["seeds"]] == [len(v["seeds"]) for v in summary["variants"].values()]
-    assert any(m.value.startswith("**With equal budgets**") for m in app.markdown)
-    titles = figure_titles(app)
-    assert "Every seed's validation curves" in titles and any(t.startswith("Accuracy per word") for t in titles)
+    summaries = [read_summary(path) for path in SHIPPED_SUMMARIES if path.is_file()]
+    budgets = app.radio(key="compare-budget")
+    assert list(budgets.options) == [budget_label(s) for s in summaries]
+    for summary in summaries:
+        budgets.set_value(budget_label(summary)).run()
+        rows = table_with(app, "seeds")
+        assert [int(n) for n in rows["seeds"]] == [len(v["seeds"]) for v in summary["variants"].values()]
+        assert rows["accuracy"][0] == f"{summary['variants']['baseline']['accuracy']['mean']:.3f} ± " \
+                                      f"{summary['variants']['baseline']['accuracy']['sd']:.3f}"
+        assert any(m.value.startswith(f"**With equal budgets** ({summary['budget']['epochs_run']} epochs")
+                   for m in app.markdown)
+        titles = figure_titles(app)
+        assert "Every seed's validation curves" in titles and any(t.startswith("Accuracy per word") for t in titles)
+        budgets = app.radio(key="compare-budget")
 
 
 @needs_checkpoints

@@ -4,7 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from speech.compare import answer, gap, main, most_different_words, read_summary, summarize, table_rows
+from speech.compare import (
+    accuracy_by_word_count,
+    answer,
+    budget_label,
+    gap,
+    main,
+    most_different_words,
+    read_summary,
+    shipped_summaries,
+    summarize,
+    table_rows,
+)
 from speech.plots import comparison_curves_figure, per_word_comparison_figure
 from speech.train import TrainConfig, train
 
@@ -56,7 +67,8 @@ def made_up(means: dict[str, list[float]]) -> dict:
     variants = {v: {"seeds": list(range(len(x))), "accuracy": spread(x), "macro_accuracy": spread(x),
                     "per_class": {"bed": spread(x), "tree": spread([a / 2 for a in x])}, "train_seconds": 60.0}
                 for v, x in means.items()}
-    return {"budget": {"epochs_run": 8, "epoch_size": 6400}, "runs": [], "variants": variants}
+    return {"budget": {"epochs_run": 8, "epoch_size": 6400, "training_clips": 9704},
+            "validation_counts": {"bed": 167, "tree": 3}, "runs": [], "variants": variants}
 
 
 def test_answer_says_whether_a_gap_exceeds_the_seed_spread_and_compares_with_the_book():
@@ -70,6 +82,19 @@ def test_answer_says_whether_a_gap_exceeds_the_seed_spread_and_compares_with_the
     assert "within what another seed could change" in text and "the book's order" in text
     assert most_different_words(close, 1)[0][0] == "bed"
     assert [row["seeds"] for row in table_rows(close)] == [3, 3, 3]
+    assert "about 5 passes over 9,704 clips" in answer(clear)  # 8 x 6400 / 9704
+
+
+def test_common_and_rare_words_are_told_apart_by_their_validation_clips():
+    summary = made_up({"baseline": [0.8, 0.6], "mel": [0.9, 0.9]})  # bed: 167 clips, tree: 3
+    groups = accuracy_by_word_count(summary)
+    assert groups == {"common": {"words": 1, "baseline": pytest.approx(0.7), "mel": pytest.approx(0.9)},
+                      "rare": {"words": 1, "baseline": pytest.approx(0.35), "mel": pytest.approx(0.45)}}
+    assert ("the 1 words with at least 20 validation clips 0.70 / 0.90; the 1 words with fewer, which also have "
+            "far fewer real training clips, 0.35 / 0.45") in answer(summary)
+    summary["validation_counts"] = {"bed": 167, "tree": 30}  # no rare word: no sentence about them
+    assert set(accuracy_by_word_count(summary)) == {"common"} and "Common and rare" not in answer(summary)
+    assert budget_label(summary) == "8 epochs, 2 seeds each"
 
 
 def test_cli_writes_the_summary_the_page_reads_and_refuses_a_foreign_file(compared, tmp_path, capsys):
@@ -86,3 +111,6 @@ def test_cli_writes_the_summary_the_page_reads_and_refuses_a_foreign_file(compar
     assert "| input | accuracy | macro accuracy | seeds |" in capsys.readouterr().err  # README's table
     assert main([str(tmp_path / "empty")]) == 2
     assert "error: No runs" in capsys.readouterr().err
+    found, problems = shipped_summaries([out, tmp_path / "missing.json", tmp_path / "other.json"])
+    assert list(found) == ["2 epochs, 2 seeds each"] and found["2 epochs, 2 seeds each"] == summary
+    assert len(problems) == 1 and problems[0].startswith("other.json is not a comparison summary")
