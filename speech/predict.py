@@ -2,17 +2,26 @@
 
     predictor = Predictor.from_checkpoint("checkpoints/mel.pt")
     result = predictor.predict(load_audio("clip.wav").waveform)   # float32 [time], mono, 16 kHz
+
+From the shell, the most likely words of each clip (default checkpoint: the shipped model with the best
+validation figure):
+
+    python -m speech.predict CLIP [CLIP ...] [--checkpoint PATH] [--top K] [--json]
 """
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from speech.audio import AudioError, model_window
+from speech.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioError, load_audio, model_window
+from speech.catalog import best_checkpoint, checkpoint_files
 from speech.features import FeatureConfig, Featurizer
-from speech.model import load_checkpoint, model_from_checkpoint
+from speech.model import CheckpointError, load_checkpoint, model_from_checkpoint
 
 LOW_CONFIDENCE = 0.5  # below this top probability the app says it is not sure
 
@@ -83,3 +92,53 @@ class Predictor:
         features = self.featurizer(window.unsqueeze(0))
         probabilities = self.model(features).softmax(1)[0]
         return Prediction(self.classes, self.variant, probabilities, features[0], window, start)
+
+
+def default_checkpoint() -> Path:
+    """The shipped 30-word model with the best validation macro accuracy. Raises CheckpointError when there is
+    none."""
+    checkpoints = checkpoint_files()
+    best = best_checkpoint(checkpoints)
+    if best is None:
+        raise CheckpointError("No checkpoint with a model card in the checkpoint folder; pass --checkpoint PATH.")
+    return checkpoints[best]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clips", nargs="+", help="audio files (WAV, FLAC, OGG, MP3; any rate); a longer one is "
+                                                 "heard through its loudest second")
+    parser.add_argument("--checkpoint", help="default: the shipped model with the best validation figure")
+    parser.add_argument("--top", type=int, default=3, help="how many words to print per clip (default 3)")
+    parser.add_argument("--json", action="store_true", help='print one JSON list of {"file", "top": [[word, '
+                                                            'probability], ...]}')
+    args = parser.parse_args(argv)
+    try:
+        if args.top < 1:
+            raise ValueError(f"--top must be at least 1, got {args.top}")
+        predictor = Predictor.from_checkpoint(args.checkpoint or default_checkpoint())
+    except (CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results, failed = [], 0
+    for clip in args.clips:
+        try:
+            waveform = load_audio(clip, name=Path(clip).name).waveform
+            top = predictor.predict(waveform).top(args.top)
+        except AudioError as error:  # say so and go on with the other clips
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        if waveform.numel() > 2 * CLIP_SAMPLES:
+            print(f"note: {clip} lasts {waveform.numel() / SAMPLE_RATE:.1f} s; the model heard its loudest second "
+                  "(python -m speech.spot finds every word in a recording)", file=sys.stderr)
+        results.append({"file": clip, "top": [[word, round(p, 4)] for word, p in top]})
+        if not args.json:
+            print(f"{clip}: " + ", ".join(f"{word} {p:.2f}" for word, p in top))
+    if args.json:
+        print(json.dumps(results))
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

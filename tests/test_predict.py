@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -51,3 +53,23 @@ def test_long_recording_uses_the_loudest_second(predictor):
     wave[3 * 16_000:int(3.5 * 16_000)] = torch.from_numpy(tone(300.0, seconds=0.5))
     prediction = predictor.predict(wave)
     assert 2.5 * 16_000 <= prediction.window_start <= 3 * 16_000
+
+
+def test_cli_prints_each_clips_top_words_and_reports_bad_files_without_dropping_the_good(trained_checkpoint,
+                                                                                        tmp_path, capsys):
+    from speech.predict import main
+    sf.write(tmp_path / "yes.wav", tone(TONES["yes"] * 1.03, seed=101), 16_000)
+    sf.write(tmp_path / "long.flac", np.concatenate([np.zeros(48_000), tone(TONES["up"] * 1.03, seed=101)]), 16_000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    files = [str(tmp_path / name) for name in ("yes.wav", "broken.wav", "long.flac")]
+    assert main([*files, "--checkpoint", str(trained_checkpoint), "--top", "2", "--json"]) == 2  # one bad file
+    out, err = capsys.readouterr()
+    results = json.loads(out)
+    assert [r["file"] for r in results] == [files[0], files[2]]
+    assert [r["top"][0][0] for r in results] == ["yes", "up"] and all(len(r["top"]) == 2 for r in results)
+    assert "broken.wav" in err and "long.flac lasts 4.0 s; the model heard its loudest second" in err
+    assert main([files[0], "--checkpoint", str(trained_checkpoint)]) == 0
+    assert capsys.readouterr().out.startswith(f"{files[0]}: yes ")
+    assert main([files[0], "--checkpoint", files[1]]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+    assert main([files[0], "--checkpoint", str(trained_checkpoint), "--top", "0"]) == 2
