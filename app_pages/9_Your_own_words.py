@@ -32,7 +32,8 @@ book = st.session_state.setdefault("teach-book", TakeBook())
 
 base_name = st.selectbox("Base model", names, index=names.index(best) if best else 0, key="teach-base",
                          help="Its embedding is what your words are placed in. The default is the best single "
-                              "model on validation (an ensemble has no one embedding to extend).")
+                              "model on validation (an ensemble has no one embedding to extend). On five real "
+                              "words no model heard, mel learned new words best (README, Few-shot).")
 base = load_predictor(base_name, checkpoints[base_name])
 if base is None:
     st.stop()

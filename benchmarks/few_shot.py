@@ -1,6 +1,6 @@
 """Few-shot teaching on real words no model was trained on: the five reserved words of the shared folder.
 
-    .venv/bin/python benchmarks/few_shot.py [--data ../shared/speech_commands_real] [--base checkpoints/tcresnet.pt]
+    .venv/bin/python benchmarks/few_shot.py [--data ../shared/speech_commands_real] [--base A.pt [B.pt ...]]
 
 For K = 1, 3, 5, 10 takes per word and 5 seeds: the takes come from K speakers of each reserved word
 (backward, follow, forward, learn, visual), the test clips from all its other speakers. Both ways of building
@@ -9,7 +9,8 @@ the new rows (``speech.teach``) are scored:
 - imprint + fit: then the new rows alone are trained against the augmented takes and the bundled examples.
 Printed per K: the new-word accuracy in the full 35-way model (mean +- sd over seeds), and the 30-word macro
 accuracy of the base and of the custom model on the validation speakers. Then the time ``teach`` takes for
-5 words x 5 takes (leave-one-out check and warnings included) on this CPU.
+5 words x 5 takes (leave-one-out check and warnings included) on this CPU. With several ``--base`` checkpoints
+(default: the shipped tcresnet) each gets its table on the same takes, and the times are compared as ratios.
 """
 from __future__ import annotations
 
@@ -47,18 +48,11 @@ def mean_sd(values) -> str:
     return f"{statistics.mean(values):.3f} +- {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("../shared/speech_commands_real"))
-    parser.add_argument("--base", type=Path, default=checkpoints_dir() / "tcresnet.pt")
-    parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
-    parser.add_argument("--seeds", type=int, default=5)
-    args = parser.parse_args(argv)
-    base = Predictor.from_checkpoint(args.base)
-    reserved = folder_clips(args.data, RESERVED_WORDS)
-    validation = speaker_split(args.data, VALIDATION_PERCENT)[1]
-    reserved_waves = from_int16(load_waveforms(reserved, desc="reserved words"))
-    validation_embeddings = embed(base, from_int16(load_waveforms(validation, desc="validation clips")))
+def report_base(path: Path, reserved, reserved_waves, validation, validation_waves, shots: list[int],
+                seeds: int) -> float:
+    """Print the K-shot table of one base checkpoint; return the seconds ``teach`` took for 5 words x 5 takes."""
+    base = Predictor.from_checkpoint(path)
+    validation_embeddings = embed(base, validation_waves)
     reserved_embeddings = embed(base, reserved_waves)
     examples = base_examples(base)  # read once; every fit is calibrated against them
     last = base.model.classifier[-1]
@@ -66,14 +60,14 @@ def main(argv=None) -> int:
     targets = torch.tensor([base.classes.index(c.label) for c in validation])
     base_macro = report_from_confusion(confusion_matrix(targets, (validation_embeddings @ weight.T + bias).argmax(1),
                                                         len(base.classes)), base.classes).macro_accuracy
-    print(f"base {args.base.name}; {len(reserved)} clips of {len(RESERVED_WORDS)} reserved words; "
+    print(f"\nbase {path.name}; {len(reserved)} clips of {len(RESERVED_WORDS)} reserved words; "
           f"{len(validation)} validation clips; base 30-word macro accuracy {base_macro:.3f}\n")
     print(f"{'K':>3s} {'method':14s} {'new-word acc (35-way)':>22s} {'30-word macro':>16s} {'drop':>7s}")
-    for shots in args.shots:
+    for k in shots:
         for fit in (False, True):
             accuracies, macros = [], []
-            for seed in range(args.seeds):
-                splits = {w: split_takes(reserved, w, shots, seed) for w in RESERVED_WORDS}
+            for seed in range(seeds):
+                splits = {w: split_takes(reserved, w, k, seed) for w in RESERVED_WORDS}
                 takes = {w: reserved_waves[t] for w, (t, _) in splits.items()}
                 negatives = negative_embeddings(base, examples, seed) if fit else None
                 rows, biases = new_head(base, take_embeddings(base, takes, seed), negatives)
@@ -86,15 +80,37 @@ def main(argv=None) -> int:
                 classes = list(base.classes) + list(RESERVED_WORDS)
                 macros.append(report_from_confusion(confusion_matrix(targets, predictions, len(classes)),
                                                     classes).macro_accuracy)
-            print(f"{shots:3d} {'imprint + fit' if fit else 'imprint':14s} {mean_sd(accuracies):>22s} "
+            print(f"{k:3d} {'imprint + fit' if fit else 'imprint':14s} {mean_sd(accuracies):>22s} "
                   f"{mean_sd(macros):>16s} {base_macro - statistics.mean(macros):7.3f}")
     splits = {w: split_takes(reserved, w, 5, 0) for w in RESERVED_WORDS}
     tick = time.perf_counter()
     taught = teach(base, {w: reserved_waves[t] for w, (t, _) in splits.items()})
-    print(f"\nteach(): 5 words x 5 takes in {time.perf_counter() - tick:.1f} s on this CPU "
+    seconds = time.perf_counter() - tick
+    print(f"\nteach(): 5 words x 5 takes in {seconds:.1f} s on this CPU "
           f"(leave-one-out accuracy of the takes {taught.leave_one_out:.2f}, {len(taught.warnings)} warnings)")
     for warning in taught.warnings:
         print(f"  {warning}")
+    return seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/speech_commands_real"))
+    parser.add_argument("--base", type=Path, nargs="+", default=[checkpoints_dir() / "tcresnet.pt"],
+                        help="one or more base checkpoints, each scored on the same takes and test clips")
+    parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args(argv)
+    reserved = folder_clips(args.data, RESERVED_WORDS)
+    validation = speaker_split(args.data, VALIDATION_PERCENT)[1]
+    reserved_waves = from_int16(load_waveforms(reserved, desc="reserved words"))
+    validation_waves = from_int16(load_waveforms(validation, desc="validation clips"))
+    seconds = {path.name: report_base(path, reserved, reserved_waves, validation, validation_waves, args.shots,
+                                      args.seeds) for path in args.base}
+    if len(seconds) > 1:  # times from one run on one machine, so their ratio holds even when the machine is busy
+        first = next(iter(seconds))
+        print("\nteach() time against " + first + ": " + ", ".join(
+            f"{name} {t / seconds[first]:.1f}x" for name, t in seconds.items() if name != first))
     return 0
 
 
