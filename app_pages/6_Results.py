@@ -82,7 +82,9 @@ if comparisons:
     st.markdown(answer(comparison))
     st.table(table_rows(comparison))
     st.caption("Validation speakers: real people whose clips no run trained on. The book's figures are test "
-               "accuracy on the full dataset's test list, so compare the order, not the numbers.")
+               "accuracy on the full dataset's test list, so compare the order, not the numbers. Minutes per run "
+               "are the cards' wall-clock training time on a 2-core CPU that other jobs shared at times: a rough "
+               "cost, not a benchmark.")
     st.plotly_chart(comparison_curves_figure(comparison), key="compare-curves")
     st.plotly_chart(per_word_comparison_figure(comparison), key="compare-words")
 elif not problems:

@@ -183,7 +183,8 @@ def answer(summary: dict) -> str:
                    "within what another seed could change: no clear winner")
         verdicts.append(f"{INPUT_NAMES[better]} vs {INPUT_NAMES[worse]}: {difference:+.3f} ± {error:.3f}, {verdict}")
     if verdicts:
-        lines.append("Gap (mean difference ± its standard error over seeds): " + "; ".join(verdicts) + ".")
+        rough = f" With {seeds} seeds each the spread is itself a rough estimate." if seeds == 2 else ""
+        lines.append("Gap (mean difference ± its standard error over seeds): " + "; ".join(verdicts) + "." + rough)
     book_order = sorted(BOOK_ACCURACY, key=lambda v: -BOOK_ACCURACY[v])
     book = (" > ".join(INPUT_NAMES[v] for v in book_order) + " ("
             + " / ".join(f"{BOOK_ACCURACY[v]:.3f}" for v in book_order) + " on the full dataset's test list)")

@@ -95,6 +95,7 @@ def test_common_and_rare_words_are_told_apart_by_their_validation_clips():
     summary["validation_counts"] = {"bed": 167, "tree": 30}  # no rare word: no sentence about them
     assert set(accuracy_by_word_count(summary)) == {"common"} and "Common and rare" not in answer(summary)
     assert budget_label(summary) == "8 epochs, 2 seeds each"
+    assert "With 2 seeds each the spread is itself a rough estimate." in answer(summary)
 
 
 def test_cli_writes_the_summary_the_page_reads_and_refuses_a_foreign_file(compared, tmp_path, capsys):
