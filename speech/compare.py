@@ -155,7 +155,7 @@ def accuracy_by_word_count(summary: dict, many: int = MANY_CLIPS) -> dict[str, d
     without words is left out. It shows whether a gap between inputs lies in the words the data has plenty of."""
     counts, groups = summary["validation_counts"], {}
     for group, keep in (("common", lambda n: n >= many), ("rare", lambda n: n < many)):
-        words = [w for w, n in counts.items() if keep(n)]
+        words = [w for w, n in counts.items() if n > 0 and keep(n)]  # a word without clips has no accuracy
         means = {v: statistics.fmean(s["per_class"][w]["mean"] for w in words if w in s["per_class"])
                  for v, s in summary["variants"].items() if any(w in s["per_class"] for w in words)}
         if means:
