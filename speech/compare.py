@@ -143,10 +143,20 @@ def most_different_words(summary: dict, top: int = 5) -> list[tuple[str, dict]]:
     return sorted(table.items(), key=lambda item: (min(item[1].values()) - max(item[1].values()), item[0]))[:top]
 
 
+def seed_count(summary: dict) -> int:
+    """The fewest seeds any variant has: what each figure of the comparison rests on."""
+    return min(len(v["seeds"]) for v in summary["variants"].values())
+
+
+def seeds_each(summary: dict) -> str:
+    """E.g. "3 seeds each", "1 seed each"."""
+    seeds = seed_count(summary)
+    return f"{seeds} seed{'s' if seeds > 1 else ''} each"
+
+
 def budget_label(summary: dict) -> str:
     """A budget in a few words, e.g. "8 epochs, 3 seeds each" (the Results page's choice between budgets)."""
-    seeds = min(len(v["seeds"]) for v in summary["variants"].values())
-    return f"{summary['budget']['epochs_run']} epochs, {seeds} seed{'s' if seeds > 1 else ''} each"
+    return f"{summary['budget']['epochs_run']} epochs, {seeds_each(summary)}"
 
 
 def accuracy_by_word_count(summary: dict, many: int = MANY_CLIPS) -> dict[str, dict]:
@@ -168,10 +178,10 @@ def answer(summary: dict) -> str:
     spread, where this agrees or disagrees with the book, and likely reasons."""
     order = ranking(summary)
     variants, b = summary["variants"], summary["budget"]
-    seeds = min(len(v["seeds"]) for v in variants.values())
+    seeds = seed_count(summary)
     passes = b["epochs_run"] * b["epoch_size"] / b["training_clips"]
     lines = [f"**With equal budgets** ({b['epochs_run']} epochs of {b['epoch_size']} clips, the same data, "
-             f"augmentation and one-cycle schedule; {seeds} seed{'s' if seeds > 1 else ''} each), macro accuracy "
+             f"augmentation and one-cycle schedule; {seeds_each(summary)}), macro accuracy "
              "on the validation speakers ranks the inputs " + " > ".join(f"**{INPUT_NAMES[v]}** "
                                                         f"({variants[v]['macro_accuracy']['mean']:.3f})"
                                                         for v in order) + "."]
