@@ -3,6 +3,7 @@
     python -m speech.tts --set examples --out examples          # the bundled examples (free voices)
     python -m speech.tts --set training --out data/tts --per-word 78
     python -m speech.tts --set extra-training --out data/tts-extra --per-word 50
+    python -m speech.tts --set accented-training --out data/tts-accented --per-word 52
     python -m speech.tts --set unknown --out data/tts-unknown --per-word 12    # _unknown_ speech for spotting
     python -m speech.tts --set recordings --out examples/_recordings           # the Word spotting examples
 
@@ -84,7 +85,14 @@ EXTRA_TRAINING_VOICES = {
     **{f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130) for v in ("de1", "de2", "fr1")},
     **{f"festival-{v}": _festival(f"{v}_diphone") for v in ("rab", "don")},
 }
+# A third round: thirteen more MBROLA speakers of English with an accent (Afrikaans, Dutch, Swedish, Hungarian,
+# Polish, German, French, Romanian, Greek), each a different recorded donor. Debian contrib packages
+# ``mbrola-af1 mbrola-nl2 ...`` (README).
+ACCENTED_TRAINING_VOICES = {f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130)
+                            for v in ("af1", "nl2", "sw1", "sw2", "hu1", "pl1", "de3", "de4", "de5", "de6", "fr4",
+                                      "ro1", "gr2")}
 VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
+              "accented-training": ACCENTED_TRAINING_VOICES,
               "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}}
 
 # English words outside the vocabulary, spoken by every training voice into one ``_unknown_`` folder: what the
