@@ -5,6 +5,7 @@
     python -m speech.tts --set extra-training --out data/tts-extra --per-word 50
     python -m speech.tts --set accented-training --out data/tts-accented --per-word 52
     python -m speech.tts --set unknown --out data/tts-unknown --per-word 12    # _unknown_ speech for spotting
+    python -m speech.tts --set unknown-accented --out data/tts-unknown-accented --per-word 13
     python -m speech.tts --set recordings --out examples/_recordings           # the Word spotting examples
 
 Each voice speaks each word with a random rate (0.8-1.3x) and pitch (+-20 %); the word is trimmed,
@@ -93,7 +94,7 @@ ACCENTED_TRAINING_VOICES = {f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=1
                                       "ro1", "gr2")}
 VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
               "accented-training": ACCENTED_TRAINING_VOICES,
-              "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}}
+              "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}, "unknown-accented": ACCENTED_TRAINING_VOICES}
 
 # English words outside the vocabulary, spoken by every training voice into one ``_unknown_`` folder: what the
 # spotting model learns to reject. Near misses (cup/up, town/down, free/tree, nice/nine) are there on purpose;
@@ -191,7 +192,7 @@ def main(argv=None):
         print(f"wrote {make_recordings(args.out, args.seed)} recordings to {args.out}")
         return
     voices = VOICE_SETS[args.set]
-    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set == "unknown" else (CLASSES, "")
+    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set.startswith("unknown") else (CLASSES, "")
     count = synthesize(voices, args.out, args.per_word or len(voices), args.seed, words, folder)
     print(f"wrote {count} clips to {args.out}")
 
