@@ -95,6 +95,7 @@ ACCENTED_TRAINING_VOICES = {f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=1
 VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
               "accented-training": ACCENTED_TRAINING_VOICES,
               "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}, "unknown-accented": ACCENTED_TRAINING_VOICES}
+UNKNOWN_SETS = ("unknown", "unknown-accented")  # the sets that say UNKNOWN_WORDS instead of the 30
 
 # English words outside the vocabulary, spoken by every training voice into one ``_unknown_`` folder: what the
 # spotting model learns to reject. Near misses (cup/up, town/down, free/tree, nice/nine) are there on purpose;
@@ -192,7 +193,7 @@ def main(argv=None):
         print(f"wrote {make_recordings(args.out, args.seed)} recordings to {args.out}")
         return
     voices = VOICE_SETS[args.set]
-    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set.startswith("unknown") else (CLASSES, "")
+    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set in UNKNOWN_SETS else (CLASSES, "")
     count = synthesize(voices, args.out, args.per_word or len(voices), args.seed, words, folder)
     print(f"wrote {count} clips to {args.out}")
 

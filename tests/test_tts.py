@@ -28,13 +28,13 @@ def test_each_training_voice_belongs_to_one_training_set():
 
 
 def test_a_word_is_trimmed_scaled_and_placed_inside_one_second():
-    word = torch.sin(torch.linspace(0, 400, 4000))
-    spoken = torch.cat([torch.zeros(3000), word, torch.zeros(5000)])  # 0.75 s of silence around 0.25 s
+    word = torch.sin(torch.linspace(0, 400, 4000))  # 0.25 s
+    spoken = torch.cat([torch.zeros(14000), word, torch.zeros(14000)])  # 2 s: cut untrimmed, it would lose the word
     clip = place_in_clip(spoken, random.Random(0))
     assert clip.shape == (CLIP_SAMPLES,) and clip.dtype == torch.float32
     assert 0.2 <= clip.abs().max() <= 0.9
     loud = (clip.abs() > 0.02 * clip.abs().max()).nonzero().flatten()
-    assert loud[-1] - loud[0] < 4000  # the silence was trimmed before placing
+    assert 3990 <= loud[-1] - loud[0] < 4000  # the whole word, without its silence
 
 
 def test_a_word_longer_than_a_clip_is_cut_to_one_second():
