@@ -52,6 +52,11 @@ def _espeak(voice, base_speed=160):
     return speak
 
 
+def _mbrolas(*voices):
+    """MBROLA voices through espeak-ng, named ``mbrola-<voice>``; they speak short, so slower than espeak-ng's own."""
+    return {f"mbrola-{v}": _espeak(f"mb-{v}", base_speed=130) for v in voices}
+
+
 def _flite(voice):
     def speak(word, rate, pitch, out):
         subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={1 / rate:.2f}",
@@ -75,7 +80,7 @@ EXAMPLE_VOICES = {f"flite-{v}": _flite(v) for v in ("kal16", "awb", "rms", "slt"
 TRAINING_VOICES = {
     **{f"rhvoice-{v}": _rhvoice(v) for v in ("alan", "bdl", "clb", "slt")},
     "pico-us": _pico("en-US"), "pico-gb": _pico("en-GB"),
-    **{f"mbrola-{v}": _espeak(f"mb-{v}", base_speed=130) for v in ("us1", "us2", "us3", "en1")},
+    **_mbrolas("us1", "us2", "us3", "en1"),
     "festival-kal": _festival("kal_diphone"),
     "espeak-us-m3": _espeak("en-us+m3"), "espeak-gb-f2": _espeak("en+f2"),
 }
@@ -83,15 +88,14 @@ TRAINING_VOICES = {
 # speakers are not all native) and two British festival voices. Kept apart from TRAINING_VOICES so that
 # the first set stays exactly reproducible.
 EXTRA_TRAINING_VOICES = {
-    **{f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130) for v in ("de1", "de2", "fr1")},
+    **_mbrolas("de1-en", "de2-en", "fr1-en"),
     **{f"festival-{v}": _festival(f"{v}_diphone") for v in ("rab", "don")},
 }
 # A third round: thirteen more MBROLA speakers of English with an accent (Afrikaans, Dutch, Swedish, Hungarian,
 # Polish, German, French, Romanian, Greek), each a different recorded donor. Debian contrib packages
 # ``mbrola-af1 mbrola-nl2 ...`` (README).
-ACCENTED_TRAINING_VOICES = {f"mbrola-{v}-en": _espeak(f"mb-{v}-en", base_speed=130)
-                            for v in ("af1", "nl2", "sw1", "sw2", "hu1", "pl1", "de3", "de4", "de5", "de6", "fr4",
-                                      "ro1", "gr2")}
+ACCENTED_TRAINING_VOICES = _mbrolas("af1-en", "nl2-en", "sw1-en", "sw2-en", "hu1-en", "pl1-en", "de3-en", "de4-en",
+                                    "de5-en", "de6-en", "fr4-en", "ro1-en", "gr2-en")
 VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
               "accented-training": ACCENTED_TRAINING_VOICES,
               "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}, "unknown-accented": ACCENTED_TRAINING_VOICES}
