@@ -104,6 +104,8 @@ class TrainConfig:
     max_lr: float = 1e-2
     patience: int = 3
     balanced: bool = True            # draw every word equally often
+    min_real_share: float = 0.0      # with --balanced: real speakers' clips (from --data) get at least this share of
+                                     # each word's draws (rare words have few); 0 = every clip equally often
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
@@ -157,6 +159,7 @@ class Data:
     val_labels: torch.Tensor
     noise: torch.Tensor
     counts: dict  # source -> {"training": {...}, "validation": {...}}
+    real_count: int = 0  # the first this many training clips are real speakers' (from --data), the rest synthetic
 
 
 def gather_data(config: TrainConfig, rank: int = 0) -> Data:
@@ -184,16 +187,18 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         val += source_val
         counts[source] = {"training": class_counts(source_train), "validation": class_counts(source_val)}
         noise.append(load_background_noise(Path(folder) / BACKGROUND_FOLDER))
+    extra_count = 0
     for source in config.extra_train:
         extra = folder_clips(source, config.classes)
         train += extra
+        extra_count += len(extra)
         counts[source] = {"training": class_counts(extra, config.classes), "validation": class_counts([])}
     if not train or not val:
         raise TrainError(f"need clips for both training and validation; found {len(train)} and {len(val)} "
                          f"under {', '.join(config.data)}. Check --data and --validation-percent.")
     data = Data(load_waveforms(train, desc="training clips"), labels_tensor(train, config.classes),
                 load_waveforms(val, desc="validation clips"), labels_tensor(val, config.classes),
-                torch.cat(noise), counts)
+                torch.cat(noise), counts, real_count=len(train) - extra_count)
     if config.spotting:  # each part's own non-words and noise, so validation speakers never reach training
         data.train_waves, data.train_labels, trained = with_spotting_clips(data.train_waves, data.train_labels,
                                                                            data.noise, config.seed * 2)
@@ -217,14 +222,25 @@ def with_spotting_clips(waves: torch.Tensor, labels: torch.Tensor, noise: torch.
 
 
 def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, epoch: int,
-                  shares: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  shares: Optional[torch.Tensor] = None, real_count: int = 0,
+                  min_real_share: float = 0.0) -> torch.Tensor:
     """The clip indices of one epoch, the same on every rank and on resume (depends only on seed, epoch).
-    Balanced: every class equally often, or in proportion to ``shares [classes]`` when given."""
+    Balanced: every class equally often, or in proportion to ``shares [classes]`` when given. Within a class
+    every clip is drawn equally often, except that its real clips (the first ``real_count``) get at least
+    ``min_real_share`` of the class's draws."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     if not balanced:
         return torch.randperm(len(labels), generator=generator)[:size]
     counts = torch.bincount(labels).float()
-    weights = (1.0 if shares is None else shares[labels]) / counts[labels]
+    clip_share = 1 / counts[labels]
+    if min_real_share > 0:
+        real = torch.arange(len(labels)) < real_count
+        real_counts = torch.bincount(labels[real], minlength=len(counts)).float()
+        real_share = (real_counts / counts).clamp_min(min_real_share) * (real_counts > 0)
+        real_share[real_counts == counts] = 1.0  # a class without synthetic clips
+        clip_share = torch.where(real, real_share[labels] / real_counts[labels].clamp_min(1),
+                                 (1 - real_share[labels]) / (counts - real_counts)[labels].clamp_min(1))
+    weights = (1.0 if shares is None else shares[labels]) * clip_share
     return torch.multinomial(weights, size, replacement=True, generator=generator)
 
 
@@ -366,7 +382,7 @@ class Run:
     def epoch_indices(self, epoch: int, size: int) -> torch.Tensor:
         config = self.config
         return epoch_indices(self.data.train_labels, size, config.balanced, config.seed, epoch,
-                             class_shares(config.classes))
+                             class_shares(config.classes), self.data.real_count, config.min_real_share)
 
     def batch_indices(self, indices: torch.Tensor, step: int) -> torch.Tensor:
         """This rank's share of global batch ``step`` of an epoch's ``indices``."""
@@ -723,7 +739,8 @@ def build_model_card(run: Run, state: TrainState) -> dict:
                  "split": f"speaker-disjoint: {config.validation_percent:g}% of speakers (stable hash) "
                           "of each folder source for validation; --extra-train sources train only"},
         "augmentation": {**dataclasses.asdict(run.augmentation), "specaugment": config.specaugment,
-                         "balanced_sampling": config.balanced, "dropout_ramp": config.dropout_ramp},
+                         "balanced_sampling": config.balanced, "dropout_ramp": config.dropout_ramp,
+                         **({"min_real_share": config.min_real_share} if config.min_real_share else {})},
         "training": {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "max_epochs": config.epochs,
                      "epoch_size": config.epoch_size, "batch_size": config.batch_size, "max_lr": config.max_lr,
                      "label_smoothing": config.label_smoothing, "mixup": config.mixup, "weight_ema": config.ema,
