@@ -187,18 +187,17 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         val += source_val
         counts[source] = {"training": class_counts(source_train), "validation": class_counts(source_val)}
         noise.append(load_background_noise(Path(folder) / BACKGROUND_FOLDER))
-    extra_count = 0
+    real_count = len(train)  # the --data sources' clips come first
     for source in config.extra_train:
         extra = folder_clips(source, config.classes)
         train += extra
-        extra_count += len(extra)
         counts[source] = {"training": class_counts(extra, config.classes), "validation": class_counts([])}
     if not train or not val:
         raise TrainError(f"need clips for both training and validation; found {len(train)} and {len(val)} "
                          f"under {', '.join(config.data)}. Check --data and --validation-percent.")
     data = Data(load_waveforms(train, desc="training clips"), labels_tensor(train, config.classes),
                 load_waveforms(val, desc="validation clips"), labels_tensor(val, config.classes),
-                torch.cat(noise), counts, real_count=len(train) - extra_count)
+                torch.cat(noise), counts, real_count)
     if config.spotting:  # each part's own non-words and noise, so validation speakers never reach training
         data.train_waves, data.train_labels, trained = with_spotting_clips(data.train_waves, data.train_labels,
                                                                            data.noise, config.seed * 2)
