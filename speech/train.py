@@ -235,8 +235,9 @@ def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, ep
     if min_real_share > 0:
         real = torch.arange(len(labels)) < real_count
         real_counts = torch.bincount(labels[real], minlength=len(counts)).float()
+        # a class's natural real share, raised to the minimum; 0 for a class without real clips, 1 for one without
+        # synthetic clips (already its natural share)
         real_share = (real_counts / counts).clamp_min(min_real_share) * (real_counts > 0)
-        real_share[real_counts == counts] = 1.0  # a class without synthetic clips
         clip_share = torch.where(real, real_share[labels] / real_counts[labels].clamp_min(1),
                                  (1 - real_share[labels]) / (counts - real_counts)[labels].clamp_min(1))
     weights = (1.0 if shares is None else shares[labels]) * clip_share

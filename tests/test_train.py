@@ -234,6 +234,8 @@ def test_min_real_share_raises_a_rare_words_real_clips_to_that_share_of_its_draw
     assert (labels[drawn] == 1).float().mean() == pytest.approx(0.5, abs=0.02)  # still balanced over words
     synthetic_only = epoch_indices(labels[52:], 10_000, True, 0, 0, real_count=0, min_real_share=0.5)
     assert (labels[52:][synthetic_only] == 1).float().mean() == pytest.approx(0.5, abs=0.02)
+    real_only = epoch_indices(labels[:52], 10_000, True, 0, 0, real_count=52, min_real_share=0.5)
+    assert (labels[:52][real_only] == 1).float().mean() == pytest.approx(0.5, abs=0.02)
 
 
 def test_cli_arguments_map_to_the_config():
