@@ -15,7 +15,9 @@ Rows, all in this run on this machine:
   >= 0.9) kept and consecutive runs of one word merged into one detection;
 - detector + 30-word tcresnet: smoothing, threshold, peaks and refractory time, but no rejection classes;
 - detector + spotting model: the same with ``_silence_`` and ``_unknown_``.
-Then the threshold sweep of the spotting detector (its miss / false-alarm trade-off), the real-time factor of
+Then the recall within reach of each model (the share of spoken words for which some window near the word has
+the right word on top over the threshold: the most any peak picking can find), the threshold sweep of the
+spotting detector (its miss / false-alarm trade-off, with that reach), the real-time factor of
 one long file (batched, per batch size and thread count), and the time per streamed 100 ms chunk.
 """
 from __future__ import annotations
@@ -42,8 +44,19 @@ from speech.data import (  # noqa: E402
     speaker_split,
 )
 from speech.predict import Predictor  # noqa: E402
-from speech.recordings import Score, assemble, matched, score  # noqa: E402
-from speech.spot import SPOTTING_CHECKPOINT, Detection, SpotConfig, Spotter, detect, spot, window_posteriors  # noqa: E402
+from speech.recordings import TOLERANCE_SECONDS, Score, assemble, matched, score  # noqa: E402
+from speech.spot import (  # noqa: E402
+    SPOTTING_CHECKPOINT,
+    Detection,
+    SpotConfig,
+    Spotter,
+    detect,
+    is_word,
+    row_times,
+    smoothed,
+    spot,
+    window_posteriors,
+)
 
 
 def build_recordings(data: Path, count: int, seed: int, validation_percent: float):
@@ -110,6 +123,23 @@ def recall_by_gap(recordings, detections_of, edges=(0.5, 0.8)) -> list[tuple[str
     return [(name, *counts[name]) for name in names]
 
 
+def reach(recordings, posteriors, classes, config: SpotConfig) -> float:
+    """The share of spoken vocabulary words for which some smoothed window centred within the scoring tolerance
+    of the word has the right word on top of the words, at or above the threshold: the detector fires only on
+    such a window, so its recall cannot beat this whatever its peak picking and refractory time."""
+    words = torch.tensor([is_word(c) for c in classes])
+    reached = spoken_words = 0
+    for (_, spoken), window_probabilities in zip(recordings, posteriors):
+        rows = smoothed(window_probabilities, config.smooth).masked_fill(~words, -1.0)
+        centres = row_times(rows.shape[0], config)
+        for word in (w for w in spoken if w.word in CLASSES):
+            k = classes.index(word.word)
+            near = rows[(centres >= word.start - TOLERANCE_SECONDS) & (centres <= word.end + TOLERANCE_SECONDS)]
+            spoken_words += 1
+            reached += bool(((near.argmax(1) == k) & (near[:, k] >= config.threshold_of(word.word))).any())
+    return reached / max(spoken_words, 1)
+
+
 def row(name: str, s: Score) -> str:
     return (f"{name:34s} {s.precision:9.3f} {s.recall:7.3f} {s.f1:6.3f} {s.false_alarms_per_minute:8.2f} "
             f"{s.oov_detections:4d}/{s.out_of_vocabulary:<4d}")
@@ -151,12 +181,18 @@ def main(argv=None) -> int:
         f"{name} {found}/{spoken} ({found / max(spoken, 1):.3f})" for name, found, spoken in recall_by_gap(
             recordings, lambda i: detect(posteriors["spot"][i], spotter.classes, config))))
 
+    print("\nrecall within reach (the right word on top and over the threshold in a window near it): " + ", ".join(
+        f"{name} {reach(recordings, posteriors[key], model.classes, config):.3f}"
+        for key, name, model in (("spot", args.checkpoint.stem, spotter), ("ref", args.reference.stem, reference))))
+
     print(f"\nthreshold sweep, detector + {args.checkpoint.stem} (miss vs false alarms):")
-    print(header.replace("method", "threshold") + "\n" + "-" * len(header))
+    sweep_header = header.replace("method", "threshold") + f" {'reach':>6s}"
+    print(sweep_header + "\n" + "-" * len(sweep_header))
     for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
         swept = SpotConfig(threshold=threshold)
         print(row(f"{threshold:.2f}", total(recordings, lambda i: detect(posteriors["spot"][i], spotter.classes,
-                                                                           swept))))
+                                                                           swept)))
+              + f" {reach(recordings, posteriors['spot'], spotter.classes, swept):6.3f}")
 
     long_file = torch.cat([w for w, _ in recordings])
     seconds = long_file.numel() / SAMPLE_RATE
