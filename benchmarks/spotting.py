@@ -14,7 +14,8 @@ Rows, all in this run on this machine:
 - naive: 1 s windows every 100 ms through the shipped 30-word tcresnet, confident windows (top probability
   >= 0.9) kept and consecutive runs of one word merged into one detection;
 - detector + 30-word tcresnet: smoothing, threshold, peaks and refractory time, but no rejection classes;
-- detector + spotting model: the same with ``_silence_`` and ``_unknown_``.
+- detector + spotting model: the same with ``_silence_`` and ``_unknown_``; for a model with an open-set gate
+  (``speech.openset``) also without it, the row before.
 Then the recall within reach of each model (the share of spoken words for which some window near the word has
 the right word on top over the threshold: the most any peak picking can find), the threshold sweep of the
 spotting detector (its miss / false-alarm trade-off, with that reach), the real-time factor of
@@ -43,6 +44,7 @@ from speech.data import (  # noqa: E402
     load_waveforms,
     speaker_split,
 )
+from speech.model import OpenSetGate  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
 from speech.recordings import TOLERANCE_SECONDS, Score, assemble, matched, score  # noqa: E402
 from speech.spot import (  # noqa: E402
@@ -166,14 +168,19 @@ def main(argv=None) -> int:
     print(f"{len(recordings)} recordings, {minutes:.1f} min, {sum(len(s) for _, s in recordings)} spoken words "
           f"({sum(w.word not in CLASSES for _, s in recordings for w in s)} out of vocabulary); "
           f"detector settings {config}\n")
-    posteriors = {name: [window_posteriors(p, w, config.hop) for w, _ in recordings]
-                  for name, p in (("spot", spotter), ("ref", reference))}
+    ungated = (Predictor(spotter.model.model, spotter.features, spotter.classes, spotter.card)
+               if isinstance(spotter.model, OpenSetGate) else None)  # the same model without its open-set gate
+    models = (("spot", spotter), ("ref", reference), *((("ungated", ungated),) if ungated else ()))
+    posteriors = {name: [window_posteriors(p, w, config.hop) for w, _ in recordings] for name, p in models}
     header = f"{'method':34s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'FA/min':>8s} {'OOV det.':>9s}"
     print(header + "\n" + "-" * len(header))
     print(row(f"naive ({args.reference.stem})",
               total(recordings, lambda i: naive_detections(posteriors["ref"][i], reference.classes, config.hop))))
     print(row(f"detector + {args.reference.stem}",
               total(recordings, lambda i: detect(posteriors["ref"][i], reference.classes, config))))
+    if ungated:
+        print(row(f"detector + {args.checkpoint.stem}, gate off",
+                  total(recordings, lambda i: detect(posteriors["ungated"][i], spotter.classes, config))))
     print(row(f"detector + {args.checkpoint.stem}",
               total(recordings, lambda i: detect(posteriors["spot"][i], spotter.classes, config))))
 

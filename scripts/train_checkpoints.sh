@@ -7,7 +7,7 @@
 #   ensemble: the mean of four tcresnets of that recipe (seeds 0 and 1, each with and without mixup);
 #   robust: tcresnet on the telephone band (300-3400 Hz) with microphone effects and heavier noise, 120 epochs;
 #   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting),
-#             with the robust model's microphone effects and heavier noise.
+#             with the robust model's microphone effects and heavier noise, then given an open-set gate.
 # Needs ../shared/speech_commands_real and the Debian TTS packages listed in README (for data/tts*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,10 @@ $PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --name robust --da
 # The spotting model: 30 words + _silence_ + _unknown_ (other English words from TTS, and non-words made from each
 # part's own clips), with the microphone effects and heavier noise. Never trained on the reserved words backward,
 # follow, forward, learn, visual.
-$PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --name spotting --spotting --init checkpoints/tcresnet.pt \
+$PY -m speech.train --variant mel --arch tcresnet --n-mels 64 --spotting --init checkpoints/tcresnet.pt \
     --data ../shared/speech_commands_real --extra-train data/tts data/tts-extra data/tts-unknown --epoch-size 6400 \
     --batch-size 64 --max-lr 2e-3 --patience 60 --speed 0.15 --specaugment --robust --noise-probability 0.8 \
-    --min-snr-db 0 --seed 1 --threads 1 --epochs 60 --out checkpoints
+    --min-snr-db 0 --seed 1 --threads 1 --epochs 60 --out runs/spotrob --name spotting-s1
+# ... and its open-set gate: a word answer whose embedding lies far from every word's training clips becomes _unknown_.
+cp runs/spotrob/spotting-s1.log.csv checkpoints/spotting.log.csv
+$PY -m speech.openset runs/spotrob/spotting-s1.pt --extra-train data/tts data/tts-extra --out checkpoints/spotting.pt

@@ -104,12 +104,15 @@ def card_summary(card: dict) -> str:
 
 
 ENSEMBLE_ARCH = re.compile(r"(\d+)x(\w+)")  # an ensemble's architecture: "4xtcresnet" is four tcresnets averaged
+OPEN_SET_ARCH = re.compile(r"openset-(\w+)")  # a model with an open-set gate (speech.openset)
 
 
 def single_models(checkpoints: dict[str, Path]) -> dict[str, Path]:
-    """The checkpoints whose cards do not name an ensemble (``NxARCH``): those a new word can be taught to."""
+    """The checkpoints whose cards name neither an ensemble (``NxARCH``) nor an open-set gate (``openset-ARCH``):
+    those a new word can be taught to."""
     return {name: path for name, path in checkpoints.items()
-            if not ENSEMBLE_ARCH.fullmatch(read_model_card(path).get("arch", ""))}
+            if not any(pattern.fullmatch(read_model_card(path).get("arch", ""))
+                       for pattern in (ENSEMBLE_ARCH, OPEN_SET_ARCH))}
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:

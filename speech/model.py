@@ -1,5 +1,5 @@
 """The models and their checkpoints: the book's CNN and, as extras, a temporal-convolution ResNet, a
-broadcasted-residual network, and ensembles of trained models of one architecture.
+broadcasted-residual network, ensembles of trained models of one architecture, and a model with an open-set gate.
 
 Input: features float32 ``[batch, channels, n_bins, frames]`` (see :mod:`speech.features`).
 Output: logits float32 ``[batch, n_classes]``.
@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from speech.catalog import ENSEMBLE_ARCH
+from speech.catalog import ENSEMBLE_ARCH, OPEN_SET_ARCH
 from speech.features import FeatureConfig
 
 CHECKPOINT_FORMAT = "speech-commands-lab/1"
@@ -42,8 +42,12 @@ class SpeechCNN(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, n_classes))
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's input ``[batch, 512]``."""
+        return self.pool(self.features(x)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        return self.classifier(self.pooled(x))
 
 
 class TemporalBlock(nn.Module):
@@ -80,9 +84,13 @@ class TemporalResNet(nn.Module):
                                       for i in range(6)])
         self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(widths[-1], n_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's input ``[batch, 96]``."""
         x = self.blocks(self.stem(x.flatten(1, 2)))  # [batch, channels * n_bins, frames] -> [batch, 96, frames/8]
-        return self.classifier(x.mean(2))
+        return x.mean(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pooled(x))
 
 
 class SubSpectralNorm(nn.Module):
@@ -163,9 +171,13 @@ class BroadcastResNet(nn.Module):
             nn.Conv2d(c_in, 32 * c, 1, bias=False), nn.BatchNorm2d(32 * c), nn.ReLU())
         self.classifier = nn.Sequential(nn.Linear(32 * c, n_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's input ``[batch, 96]``."""
         x = self.head(self.blocks(self.stem(x)))  # [batch, 96, n_bins/8 - 4, frames]
-        return self.classifier(x.mean((2, 3)))
+        return x.mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pooled(x))
 
 
 ARCHITECTURES = {cls.arch: cls for cls in (SpeechCNN, TemporalResNet, BroadcastResNet)}
@@ -189,15 +201,67 @@ class Ensemble(nn.Module):
         return log_probabilities.logsumexp(0) - math.log(len(self.members))
 
 
+class OpenSetGate(nn.Module):
+    """A model with rejection classes that also asks whether a clip is like any word it knows: an open-set score
+    (Lee et al. 2018). Each word's clips gather around a centre in the model's embedding (the input of its last
+    layer, ``[d]``); the squared Mahalanobis distance of a clip's embedding to the nearest word centre, under the
+    covariance shared by all words, says how unlike every word's training clips it is. The word probabilities
+    are kept in full near a centre and move to ``_unknown_`` beyond ``limit`` (a sigmoid step ``width`` wide, in
+    the same units). Fitted by ``speech.openset``; unfitted (``limit`` infinite) it changes nothing.
+
+    Input: features as the inner model takes them. Output float32 ``[batch, n_classes]``: the log of the gated
+    probabilities, which still sum to 1, so whatever reads logits reads it unchanged.
+    Architecture name: ``f"openset-{inner arch}"``.
+    """
+
+    def __init__(self, model: nn.Module, n_classes: int):
+        super().__init__()
+        self.model = model
+        self.arch = f"openset-{model.arch}"
+        width = model.classifier[-1].in_features
+        self.register_buffer("centres", torch.zeros(n_classes, width))     # a word's mean embedding (the rows of
+        self.register_buffer("precision", torch.eye(width))                # rejection classes are unused)
+        self.register_buffer("words", torch.zeros(n_classes, dtype=torch.bool))  # the classes that are words
+        self.register_buffer("unknown", torch.zeros(n_classes))            # one-hot: where rejected mass goes
+        self.register_buffer("limit", torch.tensor(math.inf))
+        self.register_buffer("width", torch.tensor(1.0))
+
+    @property
+    def classifier(self) -> nn.Sequential:
+        return self.model.classifier
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.pooled(x)
+
+    def distance(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Squared Mahalanobis distance ``[batch]`` of ``embeddings [batch, d]`` to the nearest word centre."""
+        difference = embeddings[:, None, :] - self.centres[None]
+        squared = ((difference @ self.precision) * difference).sum(2)  # [batch, n_classes]
+        return squared.masked_fill(~self.words, math.inf).min(1).values
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embeddings = self.classifier[:-1](self.pooled(x))
+        probabilities = self.classifier[-1](embeddings).softmax(1)
+        near = torch.sigmoid((self.limit - self.distance(embeddings)) / self.width)[:, None]
+        keep = torch.where(self.words, near, torch.ones_like(near))
+        gated = probabilities * keep
+        gated = gated + (probabilities - gated).sum(1, keepdim=True) * self.unknown
+        return gated.clamp_min(1e-30).log()
+
+
 def build_model(arch: str, features: FeatureConfig, n_classes: int) -> nn.Module:
-    """A fresh model of architecture ``arch`` ('book', 'tcresnet', 'bcresnet', or an ensemble of one of them such
-    as '4xtcresnet') for inputs of ``features``."""
+    """A fresh model of architecture ``arch`` ('book', 'tcresnet', 'bcresnet', an ensemble of one of them such
+    as '4xtcresnet', or one of them with an open-set gate such as 'openset-tcresnet') for inputs of ``features``."""
+    open_set = OPEN_SET_ARCH.fullmatch(arch)
+    if open_set and open_set[1] in ARCHITECTURES:
+        return OpenSetGate(build_model(open_set[1], features, n_classes), n_classes)
     ensemble = ENSEMBLE_ARCH.fullmatch(arch)
     if ensemble and 2 <= int(ensemble[1]) <= MAX_MEMBERS and ensemble[2] in ARCHITECTURES:
         return Ensemble([build_model(ensemble[2], features, n_classes) for _ in range(int(ensemble[1]))])
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}; this version knows {', '.join(ARCHITECTURES)} and "
-                         f"ensembles of 2 to {MAX_MEMBERS} of one of them, e.g. '4xtcresnet'.")
+        raise ValueError(f"Unknown architecture {arch!r}; this version knows {', '.join(ARCHITECTURES)}, "
+                         f"ensembles of 2 to {MAX_MEMBERS} of one of them (e.g. '4xtcresnet') and each with an "
+                         "open-set gate (e.g. 'openset-tcresnet').")
     return ARCHITECTURES[arch](features.channels, n_classes, n_bins=features.n_bins)
 
 

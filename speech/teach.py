@@ -37,7 +37,7 @@ from speech.augment import AugmentConfig, augment
 from speech.catalog import AUDIO_SUFFIXES, CREDIT, best_checkpoint, checkpoint_files, example_files, single_models
 from speech.data import read_clip
 from speech.embedding import EmbeddingMap, embed, embedding_map
-from speech.model import CheckpointError, Ensemble, checkpoint_bytes, save_checkpoint
+from speech.model import CheckpointError, Ensemble, OpenSetGate, checkpoint_bytes, save_checkpoint
 from speech.predict import Predictor
 
 MAX_WORDS, MIN_TAKES, MAX_TAKES = 10, 3, 10  # the page's limits
@@ -238,6 +238,9 @@ def teach(base: Predictor, takes: dict[str, torch.Tensor], seed: int = 0, only_n
     if isinstance(base.model, Ensemble):
         raise TeachError(f"The base is an ensemble ({base.model.arch}): it has no single last layer to give new "
                          "words a row in. Teach on one model, e.g. tcresnet.")
+    if isinstance(base.model, OpenSetGate):
+        raise TeachError(f"The base has an open-set gate ({base.model.arch}) fitted to its own words only: a new "
+                         "word would always be moved to _unknown_. Teach on a 30-word model, e.g. tcresnet.")
     for word, waves in takes.items():
         check_word_name(word, base.classes)
         if len(waves) == 0:
