@@ -83,4 +83,8 @@ with st.expander("How the detector works"):
         "words, so every cough or unknown word becomes one of them with high confidence. The spotting model was also "
         "trained on background noise (`_silence_`) and on speech that is no word of the 30 (`_unknown_`: other "
         "English words from synthetic voices, real words played backwards or spliced together); on those, the "
-        "rejection classes take the probability and no word reaches the threshold (the dotted grey lines).")
+        "rejection classes take the probability and no word reaches the threshold (the dotted grey lines). "
+        "A real word it never met can still sound more like one of the 30 (\"forward\" like \"four\"), so the "
+        "shipped spotting model also has an **open-set gate**: when a window lies, in the model's embedding, "
+        "farther from every word's training clips than almost all of them lie from their own word, its word "
+        "probability goes to `_unknown_` (fewer false alarms, at the price of some rare words said by new voices).")

@@ -14,7 +14,9 @@ How it works, in four small steps (the Word spotting page draws each):
    detection, although about ten overlapping windows heard it.
 
 Rejection comes from the spotting model's ``_silence_`` and ``_unknown_`` classes: on noise or on a word
-outside the vocabulary they take the probability, and no word reaches its threshold. A 30-word model works
+outside the vocabulary they take the probability, and no word reaches its threshold. Its open-set gate
+(``speech.openset``) moves a window's word probability to ``_unknown_`` when the window lies far from every word's
+training clips in the model's embedding. A 30-word model works
 too (that is the naive reference of ``benchmarks/spotting.py``), but it has no way to say "none of these".
 
 :class:`Spotter` is the streaming form (``feed(chunk) -> new detections``); the file path is one ``feed`` of the
