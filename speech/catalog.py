@@ -85,7 +85,8 @@ def features_summary(card: dict) -> str:
 
 def card_summary(card: dict) -> str:
     """What a model card says in two sentences (Markdown): architecture and features, the validation figures, and
-    how it was trained (best epoch) or, for an ensemble, its members' own macro accuracies."""
+    how it was trained (best epoch) or, for an ensemble, its members' own macro accuracies; for a model with an
+    open-set gate, its figures without the gate."""
     text = f"Architecture **{card.get('arch', 'book')}** on {features_summary(card)}. "
     validation, training, members = card.get("validation"), card.get("training", {}), card.get("members")
     if not validation:  # e.g. a model taught new words: only its base was validated
@@ -100,6 +101,10 @@ def card_summary(card: dict) -> str:
     if "best_epoch" in training:
         text += (f" Best epoch {training['best_epoch']} of {training['epochs_run']}, "
                  f"{card.get('data', {}).get('training_clips', '?')} training clips.")
+    ungated = card.get("open_set", {}).get("ungated_validation")
+    if ungated:
+        text += (f" With an open-set gate (quantile {card['open_set']['quantile']}); without it: accuracy "
+                 f"{ungated['accuracy']:.3f}, macro accuracy {ungated['macro_accuracy']:.3f}.")
     return text
 
 

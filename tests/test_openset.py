@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from speech.catalog import single_models
+from speech.catalog import card_summary, single_models
 from speech.features import FeatureConfig
 from speech.model import OpenSetGate, build_model, save_checkpoint
 from speech.openset import OpenSetError, fit_gate, main
@@ -83,6 +83,15 @@ def test_a_gated_checkpoint_loads_safely_and_answers_the_same(fitted, tmp_path):
         teach(loaded, {"hum": takes(800, 800, 3, 7)})
     path.with_suffix(".card.json").write_text(json.dumps({"arch": "openset-tcresnet"}))
     assert single_models({"spotting": path}) == {}
+
+
+def test_the_card_summary_names_the_gate_and_the_figures_without_it():
+    figures = {"accuracy": 0.89, "macro_accuracy": 0.871, "n": 1603}
+    ungated = {**figures, "accuracy": 0.893, "macro_accuracy": 0.898}
+    card = {"arch": "openset-tcresnet", "validation": figures,
+            "open_set": {"quantile": 0.995, "ungated_validation": ungated}}
+    summary = card_summary(card)
+    assert "open-set gate (quantile 0.995)" in summary and "accuracy 0.893, macro accuracy 0.898" in summary
 
 
 def test_bad_bases_and_clips_are_refused(base, fitted):
