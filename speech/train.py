@@ -108,7 +108,6 @@ class TrainConfig:
                                      # each word's draws (rare words have few); 0 = every clip equally often
     specaugment: bool = False
     speed: float = 0.0               # random speed change of each clip, 0.1 = 0.9-1.1x; 0 = off
-    shift: float = AugmentConfig.shift_seconds  # random time shift of each clip, up to this many seconds either way
     robust: bool = False             # microphone effects: clipping, band-limiting, quiet 16-bit takes
     robust_probability: float = 0.3  # with --robust: the share of clips each of those effects hits
     noise_probability: float = 0.5   # share of clips mixed with background noise
@@ -442,7 +441,7 @@ def prepare(config: TrainConfig, data: Optional[Data] = None) -> Run:
                step_model=DistributedDataParallel(model) if world > 1 else model,
                featurizer=Featurizer(features).to(device), data=data,
                optimizer=torch.optim.Adam(model.parameters(), lr=config.max_lr),
-               augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed), shift_seconds=config.shift,
+               augmentation=AugmentConfig(speed=(1 - config.speed, 1 + config.speed),
                                           noise_probability=config.noise_probability,
                                           snr_db=(config.min_snr_db, AugmentConfig.snr_db[1]),
                                           neighbour_probability=config.neighbours,
