@@ -1,7 +1,7 @@
 """Give a spotting model an open-set gate: a word answer far from where that word's training clips lie becomes
 ``_unknown_``.
 
-    python -m speech.openset checkpoints/spotting.pt --data ../shared/speech_commands_real \
+    python -m speech.openset runs/spotrob/spotting-s1.pt --data ../shared/speech_commands_real \
         --extra-train data/tts data/tts-extra --out checkpoints/spotting.pt
 
 Why: the ``_unknown_`` class learns the non-words it was shown (other English words in synthetic voices, real
@@ -36,6 +36,7 @@ from speech.embedding import embed
 from speech.evaluate import evaluate_waves
 from speech.model import CheckpointError, Ensemble, OpenSetGate, save_checkpoint
 from speech.predict import Predictor
+from speech.spot import is_word
 from speech.train import TrainConfig, TrainError, gather_data
 
 QUANTILE = 0.995        # of the training clips' distances to their own word's centre: the limit
@@ -66,7 +67,7 @@ def fit_gate(predictor: Predictor, waves: torch.Tensor, labels: torch.Tensor, no
     check_base(predictor)
     if not 0 < quantile < 1:
         raise OpenSetError(f"--quantile must lie between 0 and 1, not {quantile}.")
-    words = [k for k, c in enumerate(predictor.classes) if not c.startswith("_")]
+    words = [k for k, c in enumerate(predictor.classes) if is_word(c)]
     missing = [predictor.classes[k] for k in words if not bool((labels == k).any())]
     if missing:
         raise OpenSetError(f"No training clips of {', '.join(missing)}: every word needs a centre.")
@@ -83,7 +84,7 @@ def fit_gate(predictor: Predictor, waves: torch.Tensor, labels: torch.Tensor, no
     gate = OpenSetGate(copy.deepcopy(predictor.model), len(predictor.classes))
     gate.centres.copy_(centres)
     gate.precision.copy_(precision)
-    gate.words.copy_(torch.tensor([not c.startswith("_") for c in predictor.classes]))
+    gate.words.copy_(torch.tensor([is_word(c) for c in predictor.classes]))
     gate.unknown.copy_(torch.tensor([float(c == UNKNOWN) for c in predictor.classes]))
     gate.limit.fill_(float(own.quantile(quantile)))
     gate.width.fill_(softness * float(gate.limit))
@@ -92,7 +93,7 @@ def fit_gate(predictor: Predictor, waves: torch.Tensor, labels: torch.Tensor, no
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a spotting model (with _unknown_), e.g. checkpoints/spotting.pt")
+    parser.add_argument("checkpoint", help="a spotting model without a gate, e.g. runs/spotrob/spotting-s1.pt")
     parser.add_argument("--out", required=True, help="the gated checkpoint to write (.pt; may be the input)")
     parser.add_argument("--data", default="../shared/speech_commands_real",
                         help="the folder the model was trained on: its training speakers fit the gate, its "
