@@ -193,6 +193,9 @@ class Ensemble(nn.Module):
         super().__init__()
         if not 2 <= len(members) <= MAX_MEMBERS or len({m.arch for m in members}) != 1:
             raise ValueError(f"An ensemble needs 2 to {MAX_MEMBERS} models of one architecture.")
+        if members[0].arch not in ARCHITECTURES:  # an ensemble or a gated model: its checkpoint could not be rebuilt
+            raise ValueError(f"An ensemble averages plain models ({', '.join(ARCHITECTURES)}), not "
+                             f"{members[0].arch} models.")
         self.members = nn.ModuleList(members)
         self.arch = f"{len(members)}x{members[0].arch}"
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from speech.catalog import card_summary, single_models
+from speech.ensemble import EnsembleError, ensemble_of
 from speech.features import FeatureConfig
 from speech.model import OpenSetGate, build_model, save_checkpoint
 from speech.openset import OpenSetError, fit_gate, main
@@ -83,6 +84,9 @@ def test_a_gated_checkpoint_loads_safely_and_answers_the_same(fitted, tmp_path):
         teach(loaded, {"hum": takes(800, 800, 3, 7)})
     path.with_suffix(".card.json").write_text(json.dumps({"arch": "openset-tcresnet"}))
     assert single_models({"spotting": path}) == {}
+    # nor can gated models be averaged: the ensemble's checkpoint could not be rebuilt
+    with pytest.raises(EnsembleError, match="plain models"):
+        ensemble_of([path, path])
 
 
 def test_the_card_summary_names_the_gate_and_the_figures_without_it():
