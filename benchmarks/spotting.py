@@ -17,7 +17,9 @@ Rows, all in this run on this machine:
 - detector + spotting model: the same with ``_silence_`` and ``_unknown_``; for a model with an open-set gate
   (``speech.openset``) also without it, the row before.
 Then the recall within reach of each model (the share of spoken words for which some window near the word has
-the right word on top over the threshold: the most any peak picking can find), the threshold sweep of the
+the right word on top over the threshold: the most any peak picking can find) and, for the spotting model, how
+much of it the background noise and the smoothing cost (the same recordings without their noise; single windows
+instead of the moving average), the threshold sweep of the
 spotting detector (its miss / false-alarm trade-off, with that reach), the real-time factor of
 one long file (batched, per batch size and thread count), and the time per streamed 100 ms chunk.
 """
@@ -29,6 +31,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -61,8 +64,9 @@ from speech.spot import (  # noqa: E402
 )
 
 
-def build_recordings(data: Path, count: int, seed: int, validation_percent: float):
-    """``count`` (waveform, spoken words) pairs as described above."""
+def build_recordings(data: Path, count: int, seed: int, validation_percent: float, noisy: bool = True):
+    """``count`` (waveform, spoken words) pairs as described above; with ``noisy=False`` the same recordings
+    without their background noise."""
     rng = random.Random(seed)
     words = speaker_split(data, validation_percent)[1]
     reserved = folder_clips(data, RESERVED_WORDS)
@@ -80,7 +84,8 @@ def build_recordings(data: Path, count: int, seed: int, validation_percent: floa
                 j = rng.randrange(len(reserved))
                 chosen.insert(rng.randrange(len(chosen) + 1), (reserved[j].label, reserved_waves[j]))
         gaps = [rng.uniform(0.3, 1.2) for _ in chosen]
-        recordings.append(assemble(chosen, gaps, noise, snr_db=rng.uniform(12, 25), seed=seed * 1000 + n))
+        recordings.append(assemble(chosen, gaps, noise if noisy else None, snr_db=rng.uniform(12, 25),
+                                   seed=seed * 1000 + n))
     return recordings
 
 
@@ -191,6 +196,14 @@ def main(argv=None) -> int:
     print("\nrecall within reach (the right word on top and over the threshold in a window near it): " + ", ".join(
         f"{name} {reach(recordings, posteriors[key], model.classes, config):.3f}"
         for key, name, model in (("spot", args.checkpoint.stem, spotter), ("ref", args.reference.stem, reference))))
+
+    quiet = [window_posteriors(spotter, w, config.hop)
+             for w, _ in build_recordings(args.data, args.recordings, args.seed, args.validation_percent, False)]
+    print(f"where recall is lost, {args.checkpoint.stem}: reach without the background noise, single windows "
+          f"{reach(recordings, quiet, spotter.classes, replace(config, smooth=1)):.3f}, smoothed "
+          f"{reach(recordings, quiet, spotter.classes, config):.3f}; with the noise, single windows "
+          f"{reach(recordings, posteriors['spot'], spotter.classes, replace(config, smooth=1)):.3f}, smoothed (the "
+          f"detector's) {reach(recordings, posteriors['spot'], spotter.classes, config):.3f}")
 
     print(f"\nthreshold sweep, detector + {args.checkpoint.stem} (miss vs false alarms):")
     sweep_header = header.replace("method", "threshold") + f" {'reach':>6s}"
