@@ -3,7 +3,7 @@ import time
 import streamlit as st
 
 from speech.audio import SAMPLE_RATE, AudioError, to_wav_bytes
-from speech.catalog import best_checkpoint, single_models
+from speech.catalog import single_models, teaching_base
 from speech.export import onnx_bytes
 from speech.plots import clip_figure, embedding_figure
 from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, teach
@@ -27,13 +27,14 @@ if not checkpoints:
     st.info("Every checkpoint here is an ensemble; new words need a single model (e.g. tcresnet) to build on.")
     st.stop()
 names = list(checkpoints)
-best = best_checkpoint(checkpoints)
+default = teaching_base(checkpoints)
 book = st.session_state.setdefault("teach-book", TakeBook())
 
-base_name = st.selectbox("Base model", names, index=names.index(best) if best else 0, key="teach-base",
-                         help="Its embedding is what your words are placed in. The default is the best single "
-                              "model on validation (an ensemble has no one embedding to extend). On five real "
-                              "words no model heard, mel learned new words best (README, Few-shot).")
+base_name = st.selectbox("Base model", names, index=names.index(default) if default else 0, key="teach-base",
+                         help="Its embedding is what your words are placed in (an ensemble has no one embedding "
+                              "to extend). The default (words, when it is here) is a tcresnet that also learned "
+                              "1,000 other English words in training: on five real words no model heard it learns "
+                              "new words best, while tcresnet keeps the 30 words best (README, Few-shot).")
 base = load_predictor(base_name, checkpoints[base_name])
 if base is None:
     st.stop()

@@ -101,6 +101,9 @@ def card_summary(card: dict) -> str:
     if "best_epoch" in training:
         text += (f" Best epoch {training['best_epoch']} of {training['epochs_run']}, "
                  f"{card.get('data', {}).get('training_clips', '?')} training clips.")
+    if training.get("more_words"):
+        text += (f" Trained to tell {training['more_words']:,} more English words apart as well (outputs dropped "
+                 "after training): a base for your own words.")
     ungated = card.get("open_set", {}).get("ungated_validation")
     if ungated:
         text += (f" With an open-set gate (quantile {card['open_set']['quantile']}); without it: accuracy "
@@ -118,6 +121,14 @@ def single_models(checkpoints: dict[str, Path]) -> dict[str, Path]:
     return {name: path for name, path in checkpoints.items()
             if not any(pattern.fullmatch(read_model_card(path).get("arch", ""))
                        for pattern in (ENSEMBLE_ARCH, OPEN_SET_ARCH))}
+
+
+def teaching_base(checkpoints: dict[str, Path]) -> str | None:
+    """The model to teach new words to by default: one trained on more words (``speech.train --more-words``),
+    whose embedding places new words best (README, Few-shot), else :func:`best_checkpoint`."""
+    trained_wider = [name for name, path in single_models(checkpoints).items()
+                     if read_model_card(path).get("training", {}).get("more_words")]
+    return trained_wider[0] if trained_wider else best_checkpoint(single_models(checkpoints))
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:

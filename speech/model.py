@@ -6,6 +6,7 @@ Output: logits float32 ``[batch, n_classes]``.
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 from pathlib import Path
@@ -280,6 +281,19 @@ def checkpoint_payload(model: nn.Module, features: FeatureConfig, classes: Seque
     return {"format": CHECKPOINT_FORMAT, "variant": features.variant, "arch": model.arch,
             "features": features.to_dict(), "classes": list(classes), "sample_rate": features.sample_rate,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+
+
+def first_outputs(model: nn.Module, count: int) -> nn.Module:
+    """``model`` answering with only its first ``count`` classes: a copy whose last layer (``classifier[-1]``, a
+    linear layer in every architecture here) keeps those rows; ``model`` itself when it has no more."""
+    last = model.classifier[-1]
+    if last.out_features == count:
+        return model
+    kept = copy.deepcopy(model)
+    rows = nn.Linear(last.in_features, count).to(last.weight.device)
+    rows.load_state_dict({"weight": last.weight[:count], "bias": last.bias[:count]})
+    kept.classifier[-1] = rows
+    return kept
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, features: FeatureConfig, classes: Sequence[str],

@@ -15,6 +15,11 @@ ever go into training (synthetic voices must not inflate the validation figure).
 and ``_unknown_`` (``_unknown_/`` folders of extra sources, e.g. TTS of other words, plus each part's own
 clips reversed or spliced into non-words, so validation speakers never reach training).
 
+``--more-words FOLDER`` also trains an output for each ``FOLDER/<word>/`` (e.g. 1,000 other English words in
+synthetic voices), all together a third of each epoch, and saves the model without them: its embedding has
+learned to tell many more words apart, which is what a base for new words needs (``speech.teach``). Validation
+scores the vocabulary's outputs only, as the saved model answers.
+
 Writes into ``--out``: ``NAME.pt`` (best weights by validation loss), ``NAME.last.pt`` (full state to
 ``--resume``), ``NAME.log.csv`` (epoch,set,loss,acc), ``NAME.card.json`` (model card) and, with
 ``--lr-find``, ``NAME.lr_find.csv`` (lr,loss). Ctrl-C saves ``NAME.last.pt``; ``--resume`` continues
@@ -47,7 +52,7 @@ from tqdm import tqdm
 
 from speech.audio import from_int16
 from speech.augment import AugmentConfig, augment
-from speech.catalog import SILENCE, SPOTTING_CLASSES, UNKNOWN
+from speech.catalog import RESERVED_WORDS, SILENCE, SPOTTING_CLASSES, UNKNOWN
 from speech.data import (
     BACKGROUND_FOLDER,
     CLASSES,
@@ -70,6 +75,7 @@ from speech.features import FeatureConfig, Featurizer
 from speech.model import (
     CheckpointError,
     build_model,
+    first_outputs,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -84,6 +90,7 @@ SPOTTING_SHARES = {SILENCE: 2.0, UNKNOWN: 4.0}
 # teacher finds close (Hinton et al. 2015); the soft term is scaled by its square to keep its gradient's size.
 DISTILL_TEMPERATURE = 2.0
 NON_WORDS_PER_CLIP, SILENCE_PER_CLIP = 0.3, 0.1  # derived clips per real word clip of a part
+MORE_WORDS_SHARE = 15.0  # --more-words: all of them together are drawn as often as this many vocabulary words
 
 
 @dataclass
@@ -113,6 +120,7 @@ class TrainConfig:
     noise_probability: float = 0.5   # share of clips mixed with background noise
     min_snr_db: float = 5.0          # the noise's SNR is drawn from [this, 25] dB
     spotting: bool = False           # add the _silence_ and _unknown_ classes (the word-spotting model)
+    more_words: str = ""             # a folder of <word>/ folders, trained as extra outputs and not saved
     neighbours: float = 0.0          # share of clips that also hear the edge of a neighbouring word (continuous
                                      # speech, as the spotting windows do); 0 = off
     init: str = ""                   # start from the weights of this checkpoint (same variant and architecture)
@@ -141,8 +149,28 @@ class TrainConfig:
         return self.name or self.variant
 
     @property
-    def classes(self) -> tuple[str, ...]:
+    def vocabulary(self) -> tuple[str, ...]:
+        """The classes of the saved model."""
         return SPOTTING_CLASSES if self.spotting else CLASSES
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes trained: the vocabulary, then the ``--more-words`` folder's words."""
+        return self.vocabulary + (more_word_names(self.more_words) if self.more_words else ())
+
+
+def more_word_names(folder: str) -> tuple[str, ...]:
+    """The word folders of ``folder``, sorted. Raises TrainError when there is none, or one is a vocabulary or
+    reserved word (those must come from real data, or never be trained on)."""
+    root = Path(folder)
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir())) if root.is_dir() else ()
+    if not names:
+        raise TrainError(f"--more-words: {folder} holds no word folders (make one with python -m speech.tts "
+                         "--set more-words).")
+    clash = sorted(set(names) & {*SPOTTING_CLASSES, *RESERVED_WORDS})
+    if clash:
+        raise TrainError(f"--more-words: {folder} holds {', '.join(clash)}, a vocabulary or reserved word.")
+    return names
 
 
 class TrainError(ValueError):
@@ -192,6 +220,10 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
         extra = folder_clips(source, config.classes)
         train += extra
         counts[source] = {"training": class_counts(extra, config.classes), "validation": class_counts([])}
+    if config.more_words:
+        more = folder_clips(config.more_words, config.classes)
+        train += more
+        counts[config.more_words] = {"training": class_counts(more, ()), "validation": {}}
     if not train or not val:
         raise TrainError(f"need clips for both training and validation; found {len(train)} and {len(val)} "
                          f"under {', '.join(config.data)}. Check --data and --validation-percent.")
@@ -244,9 +276,12 @@ def epoch_indices(labels: torch.Tensor, size: int, balanced: bool, seed: int, ep
     return torch.multinomial(weights, size, replacement=True, generator=generator)
 
 
-def class_shares(classes: tuple[str, ...]) -> torch.Tensor:
-    """float ``[classes]``: 1 for each word, :data:`SPOTTING_SHARES` for the spotting classes."""
-    return torch.tensor([SPOTTING_SHARES.get(c, 1.0) for c in classes])
+def class_shares(classes: tuple[str, ...], vocabulary_size: int) -> torch.Tensor:
+    """float ``[classes]``: 1 for each word, :data:`SPOTTING_SHARES` for the spotting classes, and
+    :data:`MORE_WORDS_SHARE` split among the classes after the first ``vocabulary_size`` (``--more-words``)."""
+    more = len(classes) - vocabulary_size
+    return torch.tensor([SPOTTING_SHARES.get(c, 1.0) if i < vocabulary_size else MORE_WORDS_SHARE / more
+                         for i, c in enumerate(classes)])
 
 
 def dropout_rates(model: torch.nn.Module) -> dict:
@@ -382,7 +417,8 @@ class Run:
     def epoch_indices(self, epoch: int, size: int) -> torch.Tensor:
         config = self.config
         return epoch_indices(self.data.train_labels, size, config.balanced, config.seed, epoch,
-                             class_shares(config.classes), self.data.real_count, config.min_real_share)
+                             class_shares(config.classes, len(config.vocabulary)), self.data.real_count,
+                             config.min_real_share)
 
     def batch_indices(self, indices: torch.Tensor, step: int) -> torch.Tensor:
         """This rank's share of global batch ``step`` of an epoch's ``indices``."""
@@ -558,9 +594,10 @@ def validate(run: Run) -> tuple[float, torch.Tensor]:
     ``speech.evaluate`` does (:func:`speech.evaluate.predict_batches`: eval mode, fp32), each rank scoring
     its share and the sums all-reduced."""
     waves, labels = run.data.val_waves[run.rank::run.world], run.data.val_labels[run.rank::run.world].to(run.device)
-    logits = predict_batches(run.kept_model, run.featurizer, waves, device=run.device)
+    vocabulary = len(run.config.vocabulary)  # what the saved model answers with (no --more-words outputs)
+    logits = predict_batches(run.kept_model, run.featurizer, waves, device=run.device)[:, :vocabulary]
     loss = F.cross_entropy(logits, labels, reduction="sum").reshape(1)
-    confusion = confusion_matrix(labels, logits.argmax(1), len(run.config.classes))
+    confusion = confusion_matrix(labels, logits.argmax(1), vocabulary)
     if dist.is_initialized():
         dist.all_reduce(loss)
         dist.all_reduce(confusion)
@@ -595,7 +632,7 @@ def run_epoch(run: Run, state: TrainState, scheduler, interrupt: Interrupt) -> b
 def end_epoch(run: Run, state: TrainState) -> None:
     """Validate, log, keep the best weights, and move ``state`` to the next epoch."""
     val_loss, confusion = validate(run)
-    report = report_from_confusion(confusion, run.config.classes)
+    report = report_from_confusion(confusion, run.config.vocabulary)
     train_loss, train_accuracy = state.loss_sum / state.batches, state.accuracy_sum / state.batches
     if run.main_process:
         with open(run.paths["log"], "a", newline="") as handle:
@@ -607,7 +644,9 @@ def end_epoch(run: Run, state: TrainState) -> None:
         state.best_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
         state.best_report = report.to_dict()
         if run.main_process:
-            save_checkpoint(run.paths["best"], run.kept_model, run.features, run.config.classes)
+            vocabulary = run.config.vocabulary
+            save_checkpoint(run.paths["best"], first_outputs(run.kept_model, len(vocabulary)), run.features,
+                            vocabulary)
     else:
         state.bad_epochs += 1
     state.epoch, state.step, state.loss_sum, state.accuracy_sum, state.batches = state.epoch + 1, 0, 0.0, 0.0, 0
@@ -732,7 +771,7 @@ def build_model_card(run: Run, state: TrainState) -> dict:
         "variant": config.variant,
         "arch": config.arch,
         "date": datetime.date.today().isoformat(),
-        "classes": list(config.classes),
+        "classes": list(config.vocabulary),
         "features": run.features.to_dict(),
         "data": {"sources": data.counts, "training_clips": len(data.train_labels),
                  "validation_clips": len(data.val_labels),
@@ -746,6 +785,7 @@ def build_model_card(run: Run, state: TrainState) -> dict:
                      "label_smoothing": config.label_smoothing, "mixup": config.mixup, "weight_ema": config.ema,
                      **({"teacher": config.teacher, "distill_weight": config.distill_weight,
                          "distill_temperature": DISTILL_TEMPERATURE} if config.teacher else {}),
+                     **({"more_words": len(config.classes) - len(config.vocabulary)} if config.more_words else {}),
                      "bf16_autocast": run.bf16, "seed": config.seed, "processes": run.world,
                      "train_seconds": round(state.elapsed, 1),
                      "command": "python -m speech.train " + " ".join(sys.argv[1:])},

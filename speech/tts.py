@@ -98,7 +98,8 @@ ACCENTED_TRAINING_VOICES = _mbrolas("af1-en", "nl2-en", "sw1-en", "sw2-en", "hu1
                                     "de5-en", "de6-en", "fr4-en", "ro1-en", "gr2-en")
 VOICE_SETS = {"examples": EXAMPLE_VOICES, "training": TRAINING_VOICES, "extra-training": EXTRA_TRAINING_VOICES,
               "accented-training": ACCENTED_TRAINING_VOICES,
-              "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}, "unknown-accented": ACCENTED_TRAINING_VOICES}
+              "unknown": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}, "unknown-accented": ACCENTED_TRAINING_VOICES,
+              "more-words": {**TRAINING_VOICES, **EXTRA_TRAINING_VOICES}}
 UNKNOWN_SETS = ("unknown", "unknown-accented")  # the sets that say UNKNOWN_WORDS instead of the 30
 
 # English words outside the vocabulary, spoken by every training voice into one ``_unknown_`` folder: what the
@@ -118,6 +119,12 @@ star step sun table tail take talk tall tea ten test that thin thing this time t
 very wait walk wall want warm wash watch water way week well wet what when where white why wide wind wish with
 wolf wood word work world year yellow you young
 """.split())
+
+
+# 1,000 common English words, a folder each, that the few-shot base learns to tell apart besides the 30
+# (``speech.train --more-words``); how they were chosen is in the file.
+MORE_WORDS: tuple[str, ...] = tuple(w for line in (Path(__file__).parent / "more_words.txt").read_text().splitlines()
+                                    if not line.startswith("#") for w in line.split())
 
 
 def place_in_clip(waveform: torch.Tensor, rng: random.Random, threshold: float = 0.02) -> torch.Tensor:
@@ -197,7 +204,8 @@ def main(argv=None):
         print(f"wrote {make_recordings(args.out, args.seed)} recordings to {args.out}")
         return
     voices = VOICE_SETS[args.set]
-    words, folder = (UNKNOWN_WORDS, UNKNOWN) if args.set in UNKNOWN_SETS else (CLASSES, "")
+    words, folder = ((UNKNOWN_WORDS, UNKNOWN) if args.set in UNKNOWN_SETS else
+                     (MORE_WORDS, "") if args.set == "more-words" else (CLASSES, ""))
     count = synthesize(voices, args.out, args.per_word or len(voices), args.seed, words, folder)
     print(f"wrote {count} clips to {args.out}")
 

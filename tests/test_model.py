@@ -3,7 +3,14 @@ import json
 import pytest
 import torch
 
-from speech.catalog import best_checkpoint, checkpoint_files, features_summary, read_model_card
+from speech.catalog import (
+    best_checkpoint,
+    card_summary,
+    checkpoint_files,
+    features_summary,
+    read_model_card,
+    teaching_base,
+)
 from speech.features import FeatureConfig
 from speech.model import (
     BroadcastResNet,
@@ -134,3 +141,11 @@ def test_best_checkpoint_reads_the_model_cards(tmp_path):
     assert read_model_card(files["mel"])["validation"]["macro_accuracy"] == 0.8
     assert best_checkpoint(files) == "complex"
     assert best_checkpoint({"baseline": files["baseline"]}) is None
+    assert teaching_base(files) == "complex"  # no model trained on more words: the best one
+    (tmp_path / "words.pt").write_bytes(b"")
+    wider = {"arch": "tcresnet", "validation": {"accuracy": 0.9, "macro_accuracy": 0.7, "n": 10},
+             "training": {"best_epoch": 3, "epochs_run": 4, "more_words": 1000}}
+    (tmp_path / "words.card.json").write_text(json.dumps(wider))
+    assert teaching_base(checkpoint_files(tmp_path)) == "words" and best_checkpoint(checkpoint_files(tmp_path)) == \
+        "complex"
+    assert "1,000 more English words" in card_summary(wider)

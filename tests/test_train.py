@@ -302,6 +302,31 @@ def test_spotting_shares_give_the_extra_classes_their_weight():
     from speech.catalog import SPOTTING_CLASSES
     from speech.train import SPOTTING_SHARES, class_shares
     labels = torch.tensor([0] * 50 + [30] * 50 + [31] * 500)
-    drawn = labels[epoch_indices(labels, 20_000, True, 0, 0, class_shares(SPOTTING_CLASSES))]
+    drawn = labels[epoch_indices(labels, 20_000, True, 0, 0, class_shares(SPOTTING_CLASSES, len(SPOTTING_CLASSES)))]
     unknown_per_word = (drawn == 31).float().mean() / (drawn == 0).float().mean()
     assert unknown_per_word == pytest.approx(SPOTTING_SHARES["_unknown_"], rel=0.1)
+
+
+def test_more_words_are_trained_and_left_out_of_the_saved_model(tiny_tree, tmp_path):
+    """--more-words: each word folder is an output while training, all of them drawn as often as
+    MORE_WORDS_SHARE vocabulary words; the saved model and its card hold the vocabulary only."""
+    from speech.train import MORE_WORDS_SHARE, TrainError, class_shares
+    more = tmp_path / "more"
+    for word in ("apple", "lamp", "river"):
+        (more / word).mkdir(parents=True)
+        (more / word / "tts_nohash_0.wav").write_bytes((tiny_tree / "yes" / "spk00_nohash_0.wav").read_bytes())
+    run = config(tiny_tree, tmp_path / "out", arch="tcresnet", n_mels=40, name="tc", epochs=1, more_words=str(more))
+    assert run.classes == CLASSES + ("apple", "lamp", "river") and run.vocabulary == CLASSES
+    card = train(run)
+    assert card["classes"] == list(CLASSES) and set(card["validation"]["per_class"]) == set(CLASSES)
+    assert card["data"]["sources"][str(more)]["training"] == {"apple": 1, "lamp": 1, "river": 1}
+    saved = load_checkpoint(tmp_path / "out" / "tc.pt")
+    assert saved["classes"] == list(CLASSES) and saved["state_dict"]["classifier.1.weight"].shape[0] == len(CLASSES)
+    assert load_checkpoint(tmp_path / "out" / "tc.last.pt")["state_dict"]["classifier.1.weight"].shape[0] == 33
+    shares = class_shares(run.classes, len(CLASSES))
+    assert shares[:30].sum() == 30 and shares[30:].sum() == pytest.approx(MORE_WORDS_SHARE)
+    (more / "backward").mkdir()  # a reserved word must never be trained on
+    with pytest.raises(TrainError, match="backward"):
+        config(tiny_tree, tmp_path / "b", more_words=str(more), epochs=1).classes
+    with pytest.raises(TrainError, match="holds no word folders"):
+        config(tiny_tree, tmp_path / "c", more_words=str(tmp_path / "missing"), epochs=1).classes

@@ -4,10 +4,12 @@ import random
 import torch
 
 from speech.audio import CLIP_SAMPLES
+from speech.catalog import RESERVED_WORDS, SPOTTING_CLASSES
 from speech.tts import (
     ACCENTED_TRAINING_VOICES,
     EXAMPLE_VOICES,
     EXTRA_TRAINING_VOICES,
+    MORE_WORDS,
     TRAINING_VOICES,
     VOICE_SETS,
     place_in_clip,
@@ -25,6 +27,14 @@ def test_each_training_voice_belongs_to_one_training_set():
     sets = [set(TRAINING_VOICES), set(EXTRA_TRAINING_VOICES), set(ACCENTED_TRAINING_VOICES)]
     assert sum(len(s) for s in sets) == len(set().union(*sets))
     assert len(ACCENTED_TRAINING_VOICES) == 13
+
+
+def test_the_more_words_hold_no_vocabulary_or_reserved_word():
+    # Each becomes a training class of the few-shot base: a reserved word (or "learned", "followed") there would
+    # make the few-shot benchmark's new words not new.
+    assert len(MORE_WORDS) == len(set(MORE_WORDS)) == 1000 and all(w.isalpha() and w.islower() for w in MORE_WORDS)
+    assert not set(MORE_WORDS) & set(SPOTTING_CLASSES)
+    assert not [w for w in MORE_WORDS if any(reserved in w for reserved in RESERVED_WORDS)]
 
 
 def test_a_word_is_trimmed_scaled_and_placed_inside_one_second():
