@@ -4,6 +4,7 @@
 #            the others 50: they cost twice mel's time per clip); baseline and complex then 20 more epochs in
 #            which the real speakers' clips are at least half of each word's draws;
 #   tcresnet: the extra architecture from scratch, 120 epochs;
+#   words: the same recipe that also learns 1,000 other English words (outputs dropped): the few-shot base;
 #   ensemble: the mean of four tcresnets of that recipe (seeds 0 and 1, each with and without mixup);
 #   robust: tcresnet on the telephone band (300-3400 Hz) with microphone effects and heavier noise, 120 epochs;
 #   spotting: tcresnet's weights continued with two more classes, _silence_ and _unknown_ (word spotting),
@@ -15,6 +16,7 @@ PY=.venv/bin/python
 [ -d data/tts ] || $PY -m speech.tts --set training --out data/tts --per-word 78
 [ -d data/tts-extra ] || $PY -m speech.tts --set extra-training --out data/tts-extra --per-word 50
 [ -d data/tts-unknown ] || $PY -m speech.tts --set unknown --out data/tts-unknown --per-word 12
+[ -d data/tts-more-words ] || $PY -m speech.tts --set more-words --out data/tts-more-words --per-word 12
 
 BOOK=(--data ../shared/speech_commands_real --extra-train data/tts data/tts-extra --epoch-size 6400 --batch-size 32
       --max-lr 1e-3 --patience 60 --dropout-ramp 0.5 --speed 0.15 --specaugment --bf16 --seed 0 --threads 1
@@ -37,6 +39,8 @@ $PY -m speech.train "${TC[@]}" --epochs 120 --lr-find --lr-find-steps 100
 $PY -m speech.train "${TC[@]}" --epochs 120
 
 # The ensemble's other three members (later flags override the TC array's), then the ensemble itself.
+$PY -m speech.train "${TC[@]}" --epochs 120 --more-words data/tts-more-words --name words
+
 $PY -m speech.train "${TC[@]}" --epochs 120 --seed 1 --name tcresnet-s1 --out runs/ensemble
 for seed in 0 1; do
   $PY -m speech.train "${TC[@]}" --epochs 120 --mixup 0.2 --seed $seed --name tcresnet-mixup-s$seed --out runs/ensemble

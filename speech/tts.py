@@ -6,6 +6,7 @@
     python -m speech.tts --set accented-training --out data/tts-accented --per-word 52
     python -m speech.tts --set unknown --out data/tts-unknown --per-word 12    # _unknown_ speech for spotting
     python -m speech.tts --set unknown-accented --out data/tts-unknown-accented --per-word 13
+    python -m speech.tts --set more-words --out data/tts-more-words --per-word 12    # the few-shot base's words
     python -m speech.tts --set recordings --out examples/_recordings           # the Word spotting examples
 
 Each voice speaks each word with a random rate (0.8-1.3x) and pitch (+-20 %); the word is trimmed,

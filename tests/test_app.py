@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from speech import EXAMPLES_DIR, REPO_ROOT, SHIPPED_CHECKPOINTS
 from speech.audio import load_audio
-from speech.catalog import CLASSES, ROBUST, best_checkpoint, checkpoint_files, single_models
+from speech.catalog import CLASSES, ROBUST, checkpoint_files, teaching_base
 from speech.compare import SHIPPED_SUMMARIES, budget_label, read_summary
 from speech.predict import Predictor
 from speech.results import SHARED_REAL
@@ -364,7 +364,7 @@ def test_own_words_page_builds_from_uploads_predicts_and_offers_downloads():
     app = run("app_pages/9_Your_own_words.py")
     assert not app.exception and app.info
     bases = app.selectbox(key="teach-base")
-    assert "ensemble" not in bases.options and bases.value == best_checkpoint(single_models(checkpoint_files()))
+    assert "ensemble" not in bases.options and bases.value == teaching_base(checkpoint_files())
     app.text_input(key="teach-new-word").input("yes")
     app.button(key="teach-add-word").click().run()
     assert "already one of the model's words" in app.error[0].value
