@@ -219,7 +219,7 @@ def gather_data(config: TrainConfig, rank: int = 0) -> Data:
     for source in config.extra_train:
         extra = folder_clips(source, config.classes)
         train += extra
-        counts[source] = {"training": class_counts(extra, config.classes), "validation": class_counts([])}
+        counts[source] = {"training": class_counts(extra, config.vocabulary), "validation": class_counts([])}
     if config.more_words:
         more = folder_clips(config.more_words, config.classes)
         train += more
