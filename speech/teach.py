@@ -382,7 +382,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--word", action="append", required=True, metavar="NAME=FOLDER",
                         help="a new word and the folder of its takes; repeat for more words")
-    parser.add_argument("--base", help="the checkpoint to build on (default: the shipped best)")
+    parser.add_argument("--base", help="the checkpoint to build on (default: the shipped model with the best "
+                                       "validation figure); checkpoints/words.pt learns new words best")
     parser.add_argument("--shots", type=int, help="use K takes per word (chosen with --seed); default: all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only-new", action="store_true", help="the model knows only the new words")
