@@ -116,7 +116,7 @@ if loaded is None:
     seconds.metric("Built in", f"{build_seconds:.1f} s")
     for warning in taught.warnings:
         st.warning(warning)
-    st.plotly_chart(embedding_figure(taught.map, f"Where your words land in {base_name}'s embedding"),
+    st.plotly_chart(embedding_figure(taught.map, f"Where your words land in the {base_name} model's embedding"),
                     key="teach-map")
     st.caption("Each point is one second of audio: grey ones are the bundled examples of the built-in words, "
                "stars are your takes. Points that lie close sound alike to the model; a word whose stars mix "
