@@ -126,9 +126,10 @@ def single_models(checkpoints: dict[str, Path]) -> dict[str, Path]:
 def teaching_base(checkpoints: dict[str, Path]) -> str | None:
     """The model to teach new words to by default: one trained on more words (``speech.train --more-words``),
     whose embedding places new words best (README, Few-shot), else :func:`best_checkpoint`."""
-    trained_wider = [name for name, path in single_models(checkpoints).items()
+    singles = single_models(checkpoints)
+    trained_wider = [name for name, path in singles.items()
                      if read_model_card(path).get("training", {}).get("more_words")]
-    return trained_wider[0] if trained_wider else best_checkpoint(single_models(checkpoints))
+    return trained_wider[0] if trained_wider else best_checkpoint(singles)
 
 
 def best_checkpoint(checkpoints: dict[str, Path]) -> str | None:
