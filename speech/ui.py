@@ -122,6 +122,9 @@ def show_predictions(predictions: dict[str, Prediction], predictors: dict[str, P
     show_details(predictions, predictors)
 
 
+ANSWERS_PER_ROW = 4
+
+
 def show_answers(predictions: dict[str, Prediction], predictors: dict[str, Predictor],
                  gate: Optional[Prediction] = None) -> None:
     """Each model's word and confidence in one row. ``gate``: the spotting model's prediction when it rejected the
@@ -132,7 +135,9 @@ def show_answers(predictions: dict[str, Prediction], predictors: dict[str, Predi
         heard = "silence or noise" if gate.word == SILENCE else "speech that is not one of the 30 words"
         st.info(f"**No command word heard**: the spotting model hears {heard} ({gate.confidence:.0%}). "
                 "The closest guesses are greyed out below.")
-    for column, (name, prediction) in zip(st.columns(len(predictions)), predictions.items()):
+    per_row = min(len(predictions), ANSWERS_PER_ROW)  # narrower columns cut the labels ("Prediction (ens…")
+    columns = [column for _ in range(0, len(predictions), per_row) for column in st.columns(per_row)]
+    for column, (name, prediction) in zip(columns, predictions.items()):
         if name in greyed:
             word, probability = closest_word(prediction)
             column.metric(f"Prediction ({name})", "no command word", help="The spotting model rejected this clip.")
