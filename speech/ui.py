@@ -127,9 +127,10 @@ ANSWERS_PER_ROW = 4
 
 def show_answers(predictions: dict[str, Prediction], predictors: dict[str, Predictor],
                  gate: Optional[Prediction] = None) -> None:
-    """Each model's word and confidence in one row. ``gate``: the spotting model's prediction when it rejected the
-    clip; the answers of models that know no word beyond the spotting model's are then greyed out as closest
-    guesses (a model taught new words is not: to the spotting model, its new words are unknown speech)."""
+    """Each model's word and confidence, :data:`ANSWERS_PER_ROW` to a row. ``gate``: the spotting model's
+    prediction when it rejected the clip; the answers of models that know no word beyond the spotting model's are
+    then greyed out as closest guesses (a model taught new words is not: to the spotting model, its new words are
+    unknown speech)."""
     greyed = {name for name in predictions if gate is not None and set(predictors[name].classes) <= set(gate.classes)}
     if greyed:
         heard = "silence or noise" if gate.word == SILENCE else "speech that is not one of the 30 words"
