@@ -11,6 +11,11 @@ Printed per K: the new-word accuracy in the full 35-way model (mean +- sd over s
 accuracy of the base and of the custom model on the validation speakers. Then the time ``teach`` takes for
 5 words x 5 takes (leave-one-out check and warnings included) on this CPU. With several ``--base`` checkpoints
 (default: the shipped tcresnet) each gets its table on the same takes, and the times are compared as ratios.
+
+``--ceiling`` adds what no few-shot method on a base's embedding can beat by much: new rows fitted with half of
+each reserved word's speakers as takes (about ten per word instead of K), against all the base's real training
+clips of the 30 words instead of the bundled examples, the takes weighted to carry a given share of the loss,
+and tested on the other half (3 seeds).
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from speech.data import VALIDATION_PERCENT, folder_clips, load_waveforms, speake
 from speech.embedding import embed  # noqa: E402
 from speech.evaluate import confusion_matrix, report_from_confusion  # noqa: E402
 from speech.predict import Predictor  # noqa: E402
-from speech.teach import base_examples, negative_embeddings, new_head, take_embeddings, teach  # noqa: E402
+from speech.teach import base_examples, fit_new_rows, imprint, negative_embeddings, new_head, take_embeddings, teach  # noqa: E402
 
 
 def split_takes(clips, word: str, shots: int, seed: int):
@@ -44,13 +49,67 @@ def split_takes(clips, word: str, shots: int, seed: int):
     return takes, tests
 
 
+def split_speakers(clips, word: str, seed: int):
+    """(take indices, test indices) into ``clips`` for ``word``: all clips of half its speakers, and the rest."""
+    speakers = sorted({c.speaker for c in clips if c.label == word})
+    random.Random(f"{seed}-{word}").shuffle(speakers)
+    chosen = set(speakers[:len(speakers) // 2])
+    return ([i for i, c in enumerate(clips) if c.label == word and c.speaker in chosen],
+            [i for i, c in enumerate(clips) if c.label == word and c.speaker not in chosen])
+
+
 def mean_sd(values) -> str:
     return f"{statistics.mean(values):.3f} +- {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
+def new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings, tests, validation_embeddings,
+                    targets) -> tuple[float, float]:
+    """(new-word accuracy on the ``tests`` clips in the model with the new ``rows``, its 30-word macro accuracy on
+    the validation clips)."""
+    full_weight, full_bias = torch.cat([weight, rows]), torch.cat([bias, biases])
+    expected = torch.tensor([len(weight) + RESERVED_WORDS.index(reserved[i].label) for i in tests])
+    guessed = (reserved_embeddings[tests] @ full_weight.T + full_bias).argmax(1)
+    predictions = (validation_embeddings @ full_weight.T + full_bias).argmax(1)
+    classes = [str(k) for k in range(len(full_weight))]
+    return (float((guessed == expected).float().mean()),
+            report_from_confusion(confusion_matrix(targets, predictions, len(classes)), classes).macro_accuracy)
+
+
+def report_ceiling(base: Predictor, reserved, reserved_embeddings, training, training_waves, validation_embeddings,
+                   targets, base_macro: float, shares=(0.01, 0.05, 0.2, 1.0), seeds: int = 3) -> None:
+    """Print new-word accuracy and the 30-word drop for rows fitted on half of each reserved word's speakers
+    against the base's real ``training`` clips, the takes carrying each of ``shares`` of the loss."""
+    last = base.model.classifier[-1]
+    weight, bias = last.weight.detach(), last.bias.detach()
+    negatives = embed(base, training_waves)
+    negative_labels = torch.tensor([base.classes.index(c.label) for c in training])
+    print(f"\nceiling: half of each reserved word's speakers as takes, fitted against {len(training)} real training "
+          f"clips, tested on the other half ({seeds} seeds)")
+    print(f"{'takes share':>11s} {'new-word acc (35-way)':>22s} {'30-word macro':>16s} {'drop':>7s}")
+    for share in shares:
+        accuracies, macros = [], []
+        for seed in range(seeds):
+            splits = {w: split_speakers(reserved, w, seed) for w in RESERVED_WORDS}
+            takes = torch.cat([reserved_embeddings[t] for t, _ in splits.values()])
+            labels = torch.cat([torch.full((len(t),), k) for k, (t, _) in enumerate(splits.values())])
+            rows, biases = imprint(takes, labels, len(RESERVED_WORDS), weight, bias)
+            weights = torch.cat([torch.full((len(takes),), share * len(negatives) / len(takes)),
+                                 torch.ones(len(negatives))])
+            rows, biases = fit_new_rows(weight, bias, rows, biases, torch.cat([takes, negatives]),
+                                        torch.cat([labels + len(weight), negative_labels]), weights=weights)
+            accuracy, macro = new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings,
+                                              [i for _, test in splits.values() for i in test],
+                                              validation_embeddings, targets)
+            accuracies.append(accuracy)
+            macros.append(macro)
+        print(f"{share:11.2f} {mean_sd(accuracies):>22s} {mean_sd(macros):>16s} "
+              f"{base_macro - statistics.mean(macros):7.3f}")
+
+
 def report_base(path: Path, reserved, reserved_waves, validation, validation_waves, shots: list[int],
-                seeds: int) -> float:
-    """Print the K-shot table of one base checkpoint; return the seconds ``teach`` took for 5 words x 5 takes."""
+                seeds: int, training=None, training_waves=None) -> float:
+    """Print the K-shot table of one base checkpoint (and its ceiling, given the ``training`` clips); return the
+    seconds ``teach`` took for 5 words x 5 takes."""
     base = Predictor.from_checkpoint(path)
     validation_embeddings = embed(base, validation_waves)
     reserved_embeddings = embed(base, reserved_waves)
@@ -71,17 +130,16 @@ def report_base(path: Path, reserved, reserved_waves, validation, validation_wav
                 takes = {w: reserved_waves[t] for w, (t, _) in splits.items()}
                 negatives = negative_embeddings(base, examples, seed) if fit else None
                 rows, biases = new_head(base, take_embeddings(base, takes, seed), negatives)
-                full_weight, full_bias = torch.cat([weight, rows]), torch.cat([bias, biases])
-                tests = [i for _, test in splits.values() for i in test]
-                expected = torch.tensor([len(base.classes) + RESERVED_WORDS.index(reserved[i].label) for i in tests])
-                guessed = (reserved_embeddings[tests] @ full_weight.T + full_bias).argmax(1)
-                accuracies.append(float((guessed == expected).float().mean()))
-                predictions = (validation_embeddings @ full_weight.T + full_bias).argmax(1)
-                classes = list(base.classes) + list(RESERVED_WORDS)
-                macros.append(report_from_confusion(confusion_matrix(targets, predictions, len(classes)),
-                                                    classes).macro_accuracy)
+                accuracy, macro = new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings,
+                                                  [i for _, test in splits.values() for i in test],
+                                                  validation_embeddings, targets)
+                accuracies.append(accuracy)
+                macros.append(macro)
             print(f"{k:3d} {'imprint + fit' if fit else 'imprint':14s} {mean_sd(accuracies):>22s} "
                   f"{mean_sd(macros):>16s} {base_macro - statistics.mean(macros):7.3f}")
+    if training is not None:
+        report_ceiling(base, reserved, reserved_embeddings, training, training_waves, validation_embeddings, targets,
+                       base_macro)
     splits = {w: split_takes(reserved, w, 5, 0) for w in RESERVED_WORDS}
     tick = time.perf_counter()
     taught = teach(base, {w: reserved_waves[t] for w, (t, _) in splits.items()})
@@ -100,13 +158,17 @@ def main(argv=None) -> int:
                         help="one or more base checkpoints, each scored on the same takes and test clips")
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also fit rows on half the speakers against the real training clips (see above)")
     args = parser.parse_args(argv)
     reserved = folder_clips(args.data, RESERVED_WORDS)
-    validation = speaker_split(args.data, VALIDATION_PERCENT)[1]
+    training, validation = speaker_split(args.data, VALIDATION_PERCENT)
     reserved_waves = from_int16(load_waveforms(reserved, desc="reserved words"))
     validation_waves = from_int16(load_waveforms(validation, desc="validation clips"))
+    training_waves = from_int16(load_waveforms(training, desc="training clips")) if args.ceiling else None
     seconds = {path.name: report_base(path, reserved, reserved_waves, validation, validation_waves, args.shots,
-                                      args.seeds) for path in args.base}
+                                      args.seeds, training if args.ceiling else None, training_waves)
+               for path in args.base}
     if len(seconds) > 1:  # times from one run on one machine, so their ratio holds even when the machine is busy
         first = next(iter(seconds))
         print("\nteach() time against " + first + ": " + ", ".join(

@@ -83,16 +83,18 @@ def imprint(embeddings: torch.Tensor, labels: torch.Tensor, count: int, weight: 
 
 
 def fit_new_rows(weight: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor, biases: torch.Tensor,
-                 embeddings: torch.Tensor, targets: torch.Tensor, steps: int = FIT_STEPS,
-                 lr: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+                 embeddings: torch.Tensor, targets: torch.Tensor, steps: int = FIT_STEPS, lr: float = 0.01,
+                 weights: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Train only the new ``rows``/``biases`` (from :func:`imprint`) with cross-entropy over all classes, the base
-    ``weight``/``bias`` fixed; ``targets`` index the extended classes. Full-batch Adam on stored embeddings."""
+    ``weight``/``bias`` fixed; ``targets`` index the extended classes, ``weights [n]`` (default: equal) say how much
+    each embedding counts. Full-batch Adam on stored embeddings."""
     rows, biases = rows.clone().requires_grad_(), biases.clone().requires_grad_()
+    weights = torch.ones(len(targets)) if weights is None else weights
     optimizer = torch.optim.Adam([rows, biases], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
             logits = embeddings @ torch.cat([weight, rows]).T + torch.cat([bias, biases])
-            loss = F.cross_entropy(logits, targets)
+            loss = (F.cross_entropy(logits, targets, reduction="none") * weights).sum() / weights.sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

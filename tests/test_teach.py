@@ -10,7 +10,19 @@ from speech.audio import AudioError
 from speech.data import read_clip
 from speech.model import CheckpointError
 from speech.predict import Predictor
-from speech.teach import MAX_TAKES, MAX_WORDS, MIN_TAKES, TakeBook, TeachError, as_bytes, main, save, teach
+from speech.teach import (
+    MAX_TAKES,
+    MAX_WORDS,
+    MIN_TAKES,
+    TakeBook,
+    TeachError,
+    as_bytes,
+    fit_new_rows,
+    imprint,
+    main,
+    save,
+    teach,
+)
 from tests.conftest import chirp
 
 BASE = SHIPPED_CHECKPOINTS / "tcresnet.pt"
@@ -136,3 +148,25 @@ def test_the_signature_tells_a_replaced_take_from_the_built_one():
     book.remove_take("whoop", 1)
     book.add_take("whoop", data[3], "3.wav")  # as many takes as before, one of them new
     assert len(book.takes["whoop"]) == 3 and book.signature() != built
+
+
+def test_weighting_the_takes_lets_the_new_row_take_more_of_the_base_words():
+    torch.manual_seed(0)
+    weight, bias = torch.eye(2, 4) * 3, torch.zeros(2)     # two base words along the first two axes
+    takes = torch.randn(8, 4) * 0.5 + torch.tensor([1.0, 0.0, 0.5, 0.0])  # a new word close to the first base word
+    base = torch.randn(64, 4) * 0.5 + torch.tensor([1.0, 0.0, 0.0, 0.0])
+    embeddings = torch.cat([takes, base])
+    targets = torch.cat([torch.full((8,), 2), torch.zeros(64, dtype=torch.long)])
+    rows, biases = imprint(takes, torch.zeros(8, dtype=torch.long), 1, weight, bias)
+    equal = fit_new_rows(weight, bias, rows, biases, embeddings, targets)
+    assert all(torch.allclose(a, b) for a, b in zip(equal, fit_new_rows(weight, bias, rows, biases, embeddings,
+                                                                         targets, weights=torch.full((72,), 2.0))))
+
+    def taken(row_and_bias):  # the share of the base word's clips the new row wins
+        row, new_bias = row_and_bias
+        logits = base @ torch.cat([weight, row]).T + torch.cat([bias, new_bias])
+        return float((logits.argmax(1) == 2).float().mean())
+
+    favoured = fit_new_rows(weight, bias, rows, biases, embeddings, targets,
+                            weights=torch.cat([torch.full((8,), 100.0), torch.ones(64)]))
+    assert taken(equal) < 0.1 and taken(favoured) > 0.5
