@@ -24,6 +24,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -62,48 +63,62 @@ def mean_sd(values) -> str:
     return f"{statistics.mean(values):.3f} +- {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
-def new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings, tests, validation_embeddings,
-                    targets) -> tuple[float, float]:
-    """(new-word accuracy on the ``tests`` clips in the model with the new ``rows``, its 30-word macro accuracy on
-    the validation clips)."""
-    full_weight, full_bias = torch.cat([weight, rows]), torch.cat([bias, biases])
-    expected = torch.tensor([len(weight) + RESERVED_WORDS.index(reserved[i].label) for i in tests])
-    guessed = (reserved_embeddings[tests] @ full_weight.T + full_bias).argmax(1)
-    predictions = (validation_embeddings @ full_weight.T + full_bias).argmax(1)
-    classes = [str(k) for k in range(len(full_weight))]
-    return (float((guessed == expected).float().mean()),
-            report_from_confusion(confusion_matrix(targets, predictions, len(classes)), classes).macro_accuracy)
+@dataclass
+class Scoring:
+    """Scores new rows on one base: its last layer ``weight [30, d]`` and ``bias [30]``, the embeddings of the
+    reserved words' clips and of the validation clips (with their class indices ``targets``)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    reserved: list
+    reserved_embeddings: torch.Tensor
+    validation_embeddings: torch.Tensor
+    targets: torch.Tensor
+
+    def macro(self, weight: torch.Tensor, bias: torch.Tensor) -> float:
+        """The 30-word macro accuracy on the validation clips of a last layer with these rows."""
+        predictions = (self.validation_embeddings @ weight.T + bias).argmax(1)
+        classes = [str(k) for k in range(len(weight))]
+        return report_from_confusion(confusion_matrix(self.targets, predictions, len(classes)), classes).macro_accuracy
+
+    def score(self, splits: dict, rows: torch.Tensor, biases: torch.Tensor) -> tuple[float, float]:
+        """(new-word accuracy on the test clips of ``splits`` in the model with the new ``rows``, its 30-word
+        macro accuracy)."""
+        weight, bias = torch.cat([self.weight, rows]), torch.cat([self.bias, biases])
+        tests = [i for _, test in splits.values() for i in test]
+        expected = torch.tensor([len(self.weight) + RESERVED_WORDS.index(self.reserved[i].label) for i in tests])
+        guessed = (self.reserved_embeddings[tests] @ weight.T + bias).argmax(1)
+        return float((guessed == expected).float().mean()), self.macro(weight, bias)
+
+    def print_row(self, label: str, scores: list[tuple[float, float]]) -> None:
+        """One table row: new-word accuracy and 30-word macro accuracy over seeds, and the drop from the base's."""
+        accuracies, macros = zip(*scores)
+        print(f"{label} {mean_sd(accuracies):>22s} {mean_sd(macros):>16s} "
+              f"{self.macro(self.weight, self.bias) - statistics.mean(macros):7.3f}")
 
 
-def report_ceiling(base: Predictor, reserved, reserved_embeddings, training, training_waves, validation_embeddings,
-                   targets, base_macro: float, shares=(0.01, 0.05, 0.2, 1.0), seeds: int = 3) -> None:
+def report_ceiling(base: Predictor, scoring: Scoring, training, training_waves, shares=(0.01, 0.05, 0.2, 1.0),
+                   seeds: int = 3) -> None:
     """Print new-word accuracy and the 30-word drop for rows fitted on half of each reserved word's speakers
     against the base's real ``training`` clips, the takes carrying each of ``shares`` of the loss."""
-    last = base.model.classifier[-1]
-    weight, bias = last.weight.detach(), last.bias.detach()
     negatives = embed(base, training_waves)
     negative_labels = torch.tensor([base.classes.index(c.label) for c in training])
     print(f"\nceiling: half of each reserved word's speakers as takes, fitted against {len(training)} real training "
           f"clips, tested on the other half ({seeds} seeds)")
     print(f"{'takes share':>11s} {'new-word acc (35-way)':>22s} {'30-word macro':>16s} {'drop':>7s}")
     for share in shares:
-        accuracies, macros = [], []
+        scores = []
         for seed in range(seeds):
-            splits = {w: split_speakers(reserved, w, seed) for w in RESERVED_WORDS}
-            takes = torch.cat([reserved_embeddings[t] for t, _ in splits.values()])
+            splits = {w: split_speakers(scoring.reserved, w, seed) for w in RESERVED_WORDS}
+            takes = torch.cat([scoring.reserved_embeddings[t] for t, _ in splits.values()])
             labels = torch.cat([torch.full((len(t),), k) for k, (t, _) in enumerate(splits.values())])
-            rows, biases = imprint(takes, labels, len(RESERVED_WORDS), weight, bias)
+            rows, biases = imprint(takes, labels, len(RESERVED_WORDS), scoring.weight, scoring.bias)
             weights = torch.cat([torch.full((len(takes),), share * len(negatives) / len(takes)),
                                  torch.ones(len(negatives))])
-            rows, biases = fit_new_rows(weight, bias, rows, biases, torch.cat([takes, negatives]),
-                                        torch.cat([labels + len(weight), negative_labels]), weights=weights)
-            accuracy, macro = new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings,
-                                              [i for _, test in splits.values() for i in test],
-                                              validation_embeddings, targets)
-            accuracies.append(accuracy)
-            macros.append(macro)
-        print(f"{share:11.2f} {mean_sd(accuracies):>22s} {mean_sd(macros):>16s} "
-              f"{base_macro - statistics.mean(macros):7.3f}")
+            scores.append(scoring.score(splits, *fit_new_rows(
+                scoring.weight, scoring.bias, rows, biases, torch.cat([takes, negatives]),
+                torch.cat([labels + len(scoring.weight), negative_labels]), weights=weights)))
+        scoring.print_row(f"{share:11.2f}", scores)
 
 
 def report_base(path: Path, reserved, reserved_waves, validation, validation_waves, shots: list[int],
@@ -111,35 +126,25 @@ def report_base(path: Path, reserved, reserved_waves, validation, validation_wav
     """Print the K-shot table of one base checkpoint (and its ceiling, given the ``training`` clips); return the
     seconds ``teach`` took for 5 words x 5 takes."""
     base = Predictor.from_checkpoint(path)
-    validation_embeddings = embed(base, validation_waves)
-    reserved_embeddings = embed(base, reserved_waves)
-    examples = base_examples(base)  # read once; every fit is calibrated against them
     last = base.model.classifier[-1]
-    weight, bias = last.weight.detach(), last.bias.detach()
-    targets = torch.tensor([base.classes.index(c.label) for c in validation])
-    base_macro = report_from_confusion(confusion_matrix(targets, (validation_embeddings @ weight.T + bias).argmax(1),
-                                                        len(base.classes)), base.classes).macro_accuracy
+    scoring = Scoring(last.weight.detach(), last.bias.detach(), reserved, embed(base, reserved_waves),
+                      embed(base, validation_waves), torch.tensor([base.classes.index(c.label) for c in validation]))
+    examples = base_examples(base)  # read once; every fit is calibrated against them
     print(f"\nbase {path.name}; {len(reserved)} clips of {len(RESERVED_WORDS)} reserved words; "
-          f"{len(validation)} validation clips; base 30-word macro accuracy {base_macro:.3f}\n")
+          f"{len(validation)} validation clips; base 30-word macro accuracy "
+          f"{scoring.macro(scoring.weight, scoring.bias):.3f}\n")
     print(f"{'K':>3s} {'method':14s} {'new-word acc (35-way)':>22s} {'30-word macro':>16s} {'drop':>7s}")
     for k in shots:
         for fit in (False, True):
-            accuracies, macros = [], []
+            scores = []
             for seed in range(seeds):
                 splits = {w: split_takes(reserved, w, k, seed) for w in RESERVED_WORDS}
                 takes = {w: reserved_waves[t] for w, (t, _) in splits.items()}
                 negatives = negative_embeddings(base, examples, seed) if fit else None
-                rows, biases = new_head(base, take_embeddings(base, takes, seed), negatives)
-                accuracy, macro = new_word_scores(weight, bias, rows, biases, reserved, reserved_embeddings,
-                                                  [i for _, test in splits.values() for i in test],
-                                                  validation_embeddings, targets)
-                accuracies.append(accuracy)
-                macros.append(macro)
-            print(f"{k:3d} {'imprint + fit' if fit else 'imprint':14s} {mean_sd(accuracies):>22s} "
-                  f"{mean_sd(macros):>16s} {base_macro - statistics.mean(macros):7.3f}")
+                scores.append(scoring.score(splits, *new_head(base, take_embeddings(base, takes, seed), negatives)))
+            scoring.print_row(f"{k:3d} {'imprint + fit' if fit else 'imprint':14s}", scores)
     if training is not None:
-        report_ceiling(base, reserved, reserved_embeddings, training, training_waves, validation_embeddings, targets,
-                       base_macro)
+        report_ceiling(base, scoring, training, training_waves)
     splits = {w: split_takes(reserved, w, 5, 0) for w in RESERVED_WORDS}
     tick = time.perf_counter()
     taught = teach(base, {w: reserved_waves[t] for w, (t, _) in splits.items()})
