@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -81,6 +82,11 @@ class Scoring:
         classes = [str(k) for k in range(len(weight))]
         return report_from_confusion(confusion_matrix(self.targets, predictions, len(classes)), classes).macro_accuracy
 
+    @cached_property
+    def base_macro(self) -> float:
+        """The base's own 30-word macro accuracy."""
+        return self.macro(self.weight, self.bias)
+
     def score(self, splits: dict, rows: torch.Tensor, biases: torch.Tensor) -> tuple[float, float]:
         """(new-word accuracy on the test clips of ``splits`` in the model with the new ``rows``, its 30-word
         macro accuracy)."""
@@ -94,7 +100,7 @@ class Scoring:
         """One table row: new-word accuracy and 30-word macro accuracy over seeds, and the drop from the base's."""
         accuracies, macros = zip(*scores)
         print(f"{label} {mean_sd(accuracies):>22s} {mean_sd(macros):>16s} "
-              f"{self.macro(self.weight, self.bias) - statistics.mean(macros):7.3f}")
+              f"{self.base_macro - statistics.mean(macros):7.3f}")
 
 
 def report_ceiling(base: Predictor, scoring: Scoring, training, training_waves, shares=(0.01, 0.05, 0.2, 1.0),
@@ -132,7 +138,7 @@ def report_base(path: Path, reserved, reserved_waves, validation, validation_wav
     examples = base_examples(base)  # read once; every fit is calibrated against them
     print(f"\nbase {path.name}; {len(reserved)} clips of {len(RESERVED_WORDS)} reserved words; "
           f"{len(validation)} validation clips; base 30-word macro accuracy "
-          f"{scoring.macro(scoring.weight, scoring.bias):.3f}\n")
+          f"{scoring.base_macro:.3f}\n")
     print(f"{'K':>3s} {'method':14s} {'new-word acc (35-way)':>22s} {'30-word macro':>16s} {'drop':>7s}")
     for k in shots:
         for fit in (False, True):
