@@ -38,9 +38,10 @@ TC=(--variant mel --arch tcresnet --n-mels 64 --name tcresnet --data ../shared/s
 $PY -m speech.train "${TC[@]}" --epochs 120 --lr-find --lr-find-steps 100
 $PY -m speech.train "${TC[@]}" --epochs 120
 
-# The ensemble's other three members (later flags override the TC array's), then the ensemble itself.
+# words: the same command with 1,000 more words as extra outputs (later flags override the TC array's).
 $PY -m speech.train "${TC[@]}" --epochs 120 --more-words data/tts-more-words --name words
 
+# The ensemble's other three members, then the ensemble itself.
 $PY -m speech.train "${TC[@]}" --epochs 120 --seed 1 --name tcresnet-s1 --out runs/ensemble
 for seed in 0 1; do
   $PY -m speech.train "${TC[@]}" --epochs 120 --mixup 0.2 --seed $seed --name tcresnet-mixup-s$seed --out runs/ensemble
